@@ -1,0 +1,99 @@
+"""The one command line: ``ecomlake <job> [flags]`` (also ``python -m ecomlake``, and every jobs/*.py).
+
+Exit codes: 0 success, 1 unexpected failure, 2 configuration or usage error, 3 input missing,
+4 data-quality check failed, 5 a pipeline step failed (see ecomlake.errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from ecomlake import __version__
+from ecomlake.config import load_config
+from ecomlake.errors import EcomlakeError
+from ecomlake.job import Job, config_flags
+
+log = logging.getLogger("ecomlake")
+
+# The jobs, in pipeline order. Each module defines JOB.
+JOB_MODULES = (
+    "ecomlake.generate.job",
+    "ecomlake.demo",
+    "ecomlake.setup_jobs",
+)
+
+
+def load_jobs() -> dict[str, Job]:
+    jobs: dict[str, Job] = {}
+    for module_name in JOB_MODULES:
+        module = importlib.import_module(module_name)
+        for job in getattr(module, "JOBS", (getattr(module, "JOB", None),)):
+            jobs[job.name] = job
+    return jobs
+
+
+def build_parser(jobs: dict[str, Job]) -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--conf",
+        default=os.environ.get("ECOMLAKE_CONF"),
+        metavar="PATH",
+        help="YAML config file (default: $ECOMLAKE_CONF, else the built-in defaults = conf/local.yaml)",
+    )
+    common.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. --set spark.master=local[4] (repeatable)"
+    )
+    common.add_argument("--quiet", action="store_true", help="only warnings and errors")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser = argparse.ArgumentParser(
+        prog="ecomlake",
+        description="E-commerce behaviour events to a Delta Lake lakehouse and models, on Apache Spark.",
+        epilog="Run `ecomlake <job> --help` for a job's flags. Exit codes: 0 ok, 1 unexpected, 2 config/usage, "
+        "3 input missing, 4 data quality, 5 step failed.",
+    )
+    parser.add_argument("--version", action="version", version=f"ecomlake {__version__}")
+    sub = parser.add_subparsers(dest="job", metavar="<job>", required=True)
+    for job in jobs.values():
+        job_parser = sub.add_parser(job.name, parents=[common], help=job.summary, description=job.summary)
+        job.add_arguments(job_parser)
+    return parser
+
+
+def setup_logging(quiet: bool, verbose: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    jobs = load_jobs()
+    args = build_parser(jobs).parse_args(argv)
+    setup_logging(args.quiet, args.verbose)
+    job = jobs[args.job]
+    spark = None
+    try:
+        config = load_config(args.conf, args.set, flags=config_flags(args))
+        if job.needs_spark:
+            from ecomlake.session import start_session
+
+            spark = start_session(config.spark, f"ecomlake-{job.name}")
+        job.run(spark, config, args)
+        return 0
+    except EcomlakeError as exc:
+        log.error("%s failed: %s", job.name, exc)
+        print(f"ecomlake {job.name}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"ecomlake {job.name}: interrupted", file=sys.stderr)
+        return 130
+    except Exception:
+        log.exception("%s failed unexpectedly", job.name)
+        return 1
+    finally:
+        if spark is not None:
+            spark.stop()

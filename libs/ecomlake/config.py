@@ -1,0 +1,334 @@
+"""Typed configuration: YAML mapped onto frozen dataclasses, strictly.
+
+Precedence, lowest first: the dataclass defaults (mirrored in conf/local.yaml), the YAML file given
+with ``--conf``, environment variables (``ECOMLAKE_LAKE_ROOT``), then ``--set key=value`` overrides.
+An unknown key, a wrong type, a missing required value or an impossible combination raises
+:class:`~ecomlake.errors.ConfigError` naming the key and where it came from (file, variable or flag).
+
+Example:
+    >>> cfg = load_config(None, overrides=["spark.master=local[4]"])
+    >>> cfg.spark.master
+    'local[4]'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from ecomlake.errors import ConfigError
+
+DEFAULTS_ORIGIN = "<defaults>"
+
+# Environment variables that override a config key (paths differ per machine; the YAML stays in git).
+ENV_OVERRIDES: Mapping[str, str] = {
+    "ECOMLAKE_LAKE_ROOT": "lake.root",
+    "ECOMLAKE_JARS_CACHE": "spark.jars_cache",
+}
+
+
+class InvalidValue(ValueError):
+    """Raised by a section's ``validate`` for one of its keys; the loader adds the file and the path."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class LakeConfig:
+    """Where the lakehouse lives: every table is at ``<root>/<layer>/<table>``."""
+
+    root: str = "lake"
+    database: str = "ecomlake"
+
+    def validate(self) -> None:
+        if not self.root:
+            raise InvalidValue("root", "must not be empty")
+        if not self.database.isidentifier():
+            raise InvalidValue("database", f"must be a SQL identifier, got {self.database!r}")
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    """Session settings; ``conf`` passes any further Spark property as it is."""
+
+    master: str = "local[2]"
+    app_name: str = "ecomlake"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 8
+    timezone: str = "UTC"
+    ui_enabled: bool = False
+    checkpoint_dir: str | None = None  # None: <lake.root>/_checkpoints
+    warehouse_dir: str | None = None  # None: <lake.root>/_warehouse
+    jars_cache: str | None = None  # None: $ECOMLAKE_CACHE/jars (default ~/.cache/ecomlake/jars)
+    conf: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not self.master:
+            raise InvalidValue("master", "must not be empty (e.g. local[2], spark://host:7077, yarn)")
+        if self.shuffle_partitions < 1:
+            raise InvalidValue("shuffle_partitions", f"must be >= 1, got {self.shuffle_partitions}")
+
+
+@dataclass(frozen=True)
+class FaultRates:
+    """Share of generated events given each fault; each event gets at most one fault."""
+
+    duplicate: float = 0.01  # an exact copy of the row
+    near_duplicate: float = 0.005  # the same event again 1 second later
+    malformed: float = 0.001  # a line that cannot be parsed (CSV and JSON output only)
+    null_user: float = 0.001
+    unknown_event_type: float = 0.001
+    bad_price: float = 0.001  # negative or absurdly large
+    bad_timestamp: float = 0.001  # far in the future or before the site existed
+    missing_category: float = 0.01  # category_code and brand blanked on a product that has them
+
+    def validate(self) -> None:
+        rates = dataclasses.asdict(self)
+        for name, rate in rates.items():
+            if not 0.0 <= rate <= 1.0:
+                raise InvalidValue(name, f"must be between 0 and 1, got {rate}")
+        if sum(rates.values()) > 0.5:
+            raise InvalidValue(next(iter(rates)), f"the fault rates add up to {sum(rates.values()):.3f}; keep the sum <= 0.5")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Synthetic REES46-layout events; sizes default from ``events`` (see ecomlake.generate)."""
+
+    events: int = 100_000  # target number of clean events (bots and faults come on top)
+    users: int | None = None  # None: events / 15, like REES46's events per user per month
+    products: int | None = None  # None: events / 250, at least 200
+    start_date: dt.date = dt.date(2019, 10, 1)
+    days: int = 1
+    seed: int = 42
+    format: Literal["csv", "json", "parquet"] = "csv"
+    output: str | None = None  # None: <lake.root>/landing/events
+    rows_per_file: int = 250_000  # sizes the Spark partitions, so the output is the same on any cluster
+    bot_user_rate: float = 0.0005  # about 5% of rows come from bots, each hundreds of views a minute
+    faults: FaultRates = field(default_factory=FaultRates)
+
+    def validate(self) -> None:
+        if self.events < 100:
+            raise InvalidValue("events", f"must be >= 100, got {self.events}")
+        if self.days < 1:
+            raise InvalidValue("days", f"must be >= 1, got {self.days}")
+        if self.users is not None and not 1 <= self.users <= self.events:
+            raise InvalidValue("users", f"must be between 1 and events ({self.events}), got {self.users}")
+        if self.products is not None and self.products < 10:
+            raise InvalidValue("products", f"must be >= 10, got {self.products}")
+        if self.rows_per_file < 1000:
+            raise InvalidValue("rows_per_file", f"must be >= 1000, got {self.rows_per_file}")
+        if not 0.0 <= self.bot_user_rate <= 0.5:
+            raise InvalidValue("bot_user_rate", f"must be between 0 and 0.5, got {self.bot_user_rate}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration of a run. ``origin`` says where it was loaded from."""
+
+    lake: LakeConfig = field(default_factory=LakeConfig)
+    spark: SparkConfig = field(default_factory=SparkConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    origin: str = field(default=DEFAULTS_ORIGIN, compare=False)
+
+    def validate(self) -> None:
+        """Cross-section checks."""
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Config:
+    """Load, override and validate the configuration; relative local paths become absolute.
+
+    Args:
+        path: a YAML file; None means the built-in defaults (which conf/local.yaml mirrors).
+        overrides: ``key=value`` strings, e.g. ``generator.events=1000000``; values are parsed as YAML.
+        environ: the environment to read overrides from (default ``os.environ``).
+        flags: typed values from a job's own command-line flags, by dotted key (they win over ``--set``).
+    """
+    environ = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    origin = DEFAULTS_ORIGIN
+    if path is not None:
+        origin = str(path)
+        raw = _read_yaml(Path(path))
+    for env_name, key in ENV_OVERRIDES.items():
+        if environ.get(env_name):
+            _set_dotted(raw, key, environ[env_name], f"environment variable {env_name}", origins)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set generator.events=1000000")
+        try:
+            value = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML: {exc}") from exc
+        _set_dotted(raw, key.strip(), value, f"--set {item}", origins)
+    for key, value in (flags or {}).items():
+        _set_dotted(raw, key, value, f"the command-line flag for {key}", origins)
+
+    config = _build(Config, raw, "", origin, origins)
+    config = dataclasses.replace(config, origin=origin)
+    return _resolve_paths(config)
+
+
+def config_hash(config: Config) -> str:
+    """A short, stable hash of the effective configuration (recorded with every run)."""
+    canonical = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def as_dict(config: Config) -> dict[str, Any]:
+    """The configuration as plain data (dates as ISO strings), e.g. for ``ecomlake config``."""
+    return json.loads(json.dumps(dataclasses.asdict(config), default=str))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path} (pass an existing file with --conf, e.g. conf/local.yaml)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections (lake, spark, generator), got {type(data).__name__}")
+    return data
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any, origin: str, origins: dict[str, str]) -> None:
+    node = raw
+    parts = key.split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{origin}: key '{'.'.join(parts[: i + 1])}' is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+    origins[key] = origin
+
+
+def _origin_of(key: str, default: str, origins: Mapping[str, str]) -> str:
+    """The origin of a key: its own override, else the nearest overridden parent, else the file."""
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:n])
+        if prefix in origins:
+            return origins[prefix]
+    return default
+
+
+def _fail(key: str, message: str, default_origin: str, origins: Mapping[str, str]) -> ConfigError:
+    return ConfigError(f"{_origin_of(key, default_origin, origins)}: key '{key}': {message}")
+
+
+def _build(cls: type, raw: Any, prefix: str, origin: str, origins: Mapping[str, str]) -> Any:
+    """Build dataclass ``cls`` from ``raw``, refusing unknown keys and wrong types."""
+    where = prefix.rstrip(".") or "the top level"
+    if not isinstance(raw, dict):
+        raise _fail(prefix.rstrip("."), f"expected a mapping (section), got {raw!r}", origin, origins)
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls) if f.init and f.name != "origin"}
+    for key in raw:
+        if key not in known:
+            raise _fail(f"{prefix}{key}", f"unknown key in {where}; known keys: {', '.join(sorted(known))}", origin, origins)
+    values = {name: _convert(hints[name], raw[name], f"{prefix}{name}", origin, origins) for name in known if name in raw}
+    try:
+        obj = cls(**values)
+    except TypeError as exc:  # a field without a default was not given
+        raise _fail(prefix.rstrip(".") or "<root>", f"missing required key: {exc}", origin, origins) from exc
+    try:
+        obj.validate()
+    except InvalidValue as exc:
+        raise _fail(f"{prefix}{exc.key}", str(exc), origin, origins) from exc
+    return obj
+
+
+def _convert(tp: Any, value: Any, key: str, origin: str, origins: Mapping[str, str]) -> Any:
+    args = typing.get_args(tp)
+    if value is None and type(None) not in args:
+        raise _fail(key, "a value is required here (the key is present but empty)", origin, origins)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, f"{key}.", origin, origins)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _convert(inner, value, key, origin, origins)
+    if typing.get_origin(tp) is Literal:
+        if value not in args:
+            raise _fail(key, f"must be one of {', '.join(map(str, args))}; got {value!r}", origin, origins)
+        return value
+    if typing.get_origin(tp) is dict:
+        if not isinstance(value, dict):
+            raise _fail(key, f"expected a mapping, got {value!r}", origin, origins)
+        bad = [k for k, v in value.items() if not isinstance(v, str | int | float | bool)]
+        if bad:
+            raise _fail(f"{key}.{bad[0]}", "expected a scalar value", origin, origins)
+        return {str(k): str(v).lower() if isinstance(v, bool) else str(v) for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _fail(key, f"expected true or false, got {value!r}", origin, origins)
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(key, f"expected an integer, got {value!r}", origin, origins)
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _fail(key, f"expected a number, got {value!r}", origin, origins)
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _fail(key, f"expected a string, got {value!r} ({type(value).__name__}); quote it in YAML", origin, origins)
+        return value
+    if tp is dt.date:
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError as exc:
+            raise _fail(key, f"expected a date YYYY-MM-DD, got {value!r}", origin, origins) from exc
+    raise TypeError(f"config type {tp!r} of key '{key}' is not supported")  # a bug in this module
+
+
+def _absolute(path: str) -> str:
+    """Make a local path absolute; URIs (s3a://, hdfs://, file:/...) are kept as they are."""
+    return path if ":" in path.split("/")[0] else os.path.abspath(path)
+
+
+def _resolve_paths(config: Config) -> Config:
+    root = _absolute(config.lake.root)
+    spark = config.spark
+    spark = dataclasses.replace(
+        spark,
+        checkpoint_dir=_absolute(spark.checkpoint_dir) if spark.checkpoint_dir else f"{root}/_checkpoints",
+        warehouse_dir=_absolute(spark.warehouse_dir) if spark.warehouse_dir else f"{root}/_warehouse",
+        jars_cache=_absolute(spark.jars_cache) if spark.jars_cache else str(cache_dir() / "jars"),
+    )
+    gen = config.generator
+    gen = dataclasses.replace(gen, output=_absolute(gen.output) if gen.output else f"{root}/landing/events")
+    return dataclasses.replace(config, lake=dataclasses.replace(config.lake, root=root), spark=spark, generator=gen)
+
+
+def cache_dir() -> Path:
+    """The machine-wide cache (virtualenvs, jars, wheels): $ECOMLAKE_CACHE or ~/.cache/ecomlake."""
+    return Path(os.environ.get("ECOMLAKE_CACHE") or Path.home() / ".cache" / "ecomlake")

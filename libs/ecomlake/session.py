@@ -1,0 +1,117 @@
+"""The one session helper: a configured builder with Delta Lake, and the start of a session.
+
+Delta's pip wheel holds only Python; its jars come from Maven Central. ``scripts/setup.sh`` resolves
+them once into a local cache (``ecomlake jars``), after which every session starts offline with
+``spark.jars`` pointing at the cached files. Without a cache, ``spark.jars.packages`` resolves them.
+
+Only entry points (the CLI, the test fixture) start a session:
+
+    >>> from ecomlake.config import load_config
+    >>> spark = start_session(load_config(None))   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from ecomlake.config import SparkConfig
+
+log = logging.getLogger(__name__)
+
+DELTA_VERSION = "4.0.1"
+SCALA_BINARY = "2.13"
+DELTA_PACKAGES = (f"io.delta:delta-spark_{SCALA_BINARY}:{DELTA_VERSION}",)
+# The files Spark's ivy resolution of DELTA_PACKAGES yields (antlr4-runtime comes with Delta's pom).
+DELTA_JARS = (
+    f"io.delta_delta-spark_{SCALA_BINARY}-{DELTA_VERSION}.jar",
+    f"io.delta_delta-storage-{DELTA_VERSION}.jar",
+    "org.antlr_antlr4-runtime-4.13.1.jar",
+)
+
+
+def jars_dir(spark_config: SparkConfig) -> Path:
+    """The folder holding this Delta version's cached jars."""
+    assert spark_config.jars_cache, "load_config resolves jars_cache"
+    return Path(spark_config.jars_cache) / f"delta-{DELTA_VERSION}"
+
+
+def cached_delta_jars(spark_config: SparkConfig) -> list[str] | None:
+    """The cached Delta jar files, or None when any is missing."""
+    folder = jars_dir(spark_config)
+    paths = [folder / name for name in DELTA_JARS]
+    return [str(p) for p in paths] if all(p.is_file() for p in paths) else None
+
+
+def builder(spark_config: SparkConfig, app_name: str | None = None) -> SparkSession.Builder:
+    """Return a builder with Delta, UTC and the configured resources; the caller owns the session.
+
+    Static confs (master, memory, jars) only take effect if no JVM is running yet in this process;
+    under spark-submit, the submit command's own settings win.
+    """
+    b = SparkSession.builder.master(spark_config.master).appName(app_name or spark_config.app_name)
+    confs = {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.session.timeZone": spark_config.timezone,
+        # The JVM's own zone matters too (e.g. for date parsing in some sources): keep one clock.
+        "spark.driver.extraJavaOptions": f"-Duser.timezone={spark_config.timezone}",
+        "spark.executor.extraJavaOptions": f"-Duser.timezone={spark_config.timezone}",
+        "spark.driver.memory": spark_config.driver_memory,
+        "spark.sql.shuffle.partitions": str(spark_config.shuffle_partitions),
+        "spark.sql.warehouse.dir": str(spark_config.warehouse_dir),
+        "spark.ui.enabled": str(spark_config.ui_enabled).lower(),
+        "spark.ui.showConsoleProgress": "false",
+    }
+    jars = cached_delta_jars(spark_config)
+    if jars:
+        confs["spark.jars"] = ",".join(jars)
+    else:
+        log.info("no cached Delta jars in %s; resolving %s from Maven Central", jars_dir(spark_config), DELTA_PACKAGES)
+        confs["spark.jars.packages"] = ",".join(DELTA_PACKAGES)
+        confs["spark.jars.ivy"] = str(Path(str(spark_config.jars_cache)) / "ivy")
+    confs.update(spark_config.conf)  # the user's explicit confs win
+    for key, value in confs.items():
+        b = b.config(key, value)
+    return b
+
+
+def start_session(spark_config: SparkConfig, app_name: str | None = None) -> SparkSession:
+    """Start (or join) the session and set what can only be set on a live one: the checkpoint dir."""
+    spark = builder(spark_config, app_name).getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    assert spark_config.checkpoint_dir, "load_config resolves checkpoint_dir"
+    spark.sparkContext.setCheckpointDir(spark_config.checkpoint_dir)
+    return spark
+
+
+def cache_delta_jars(spark_config: SparkConfig) -> list[str]:
+    """Resolve the Delta jars through Spark's ivy into the jar cache; returns the cached files.
+
+    Starts a short-lived local JVM, so call it from setup, not from a job.
+    """
+    import shutil
+
+    cached = cached_delta_jars(spark_config)
+    if cached:
+        return cached
+    ivy = Path(str(spark_config.jars_cache)) / "ivy"
+    spark = (
+        SparkSession.builder.master("local[1]")
+        .appName("ecomlake-jars")
+        .config("spark.jars.packages", ",".join(DELTA_PACKAGES))
+        .config("spark.jars.ivy", str(ivy))
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+    spark.stop()
+    target = jars_dir(spark_config)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in DELTA_JARS:
+        source = ivy / "jars" / name
+        if not source.is_file():
+            raise FileNotFoundError(f"ivy resolved no {name} into {ivy / 'jars'}; is Maven Central reachable?")
+        shutil.copy2(source, target / name)
+    return [str(target / name) for name in DELTA_JARS]

@@ -1,0 +1,43 @@
+"""Jobs that need no Spark session: ``ecomlake jars`` (cache the Delta jars) and ``ecomlake config``."""
+
+from __future__ import annotations
+
+import argparse
+
+import yaml
+from pyspark.sql import SparkSession
+
+from ecomlake.config import Config, as_dict
+from ecomlake.job import Job
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run_jars(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> None:
+    from ecomlake.session import cache_delta_jars
+
+    for path in cache_delta_jars(config.spark):
+        print(path)
+
+
+def run_config(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> None:
+    print(f"# effective configuration (from {config.origin}, environment and flags)")
+    data = as_dict(config)
+    data.pop("origin", None)
+    print(yaml.safe_dump(data, sort_keys=False), end="")
+
+
+JOBS = (
+    Job(
+        "jars",
+        "Resolve Delta Lake's jars from Maven Central into the local jar cache (setup does this once)",
+        _no_arguments,
+        run_jars,
+        needs_spark=False,
+    ),
+    Job(
+        "config", "Print the effective configuration after files, environment and flags, with every key", _no_arguments, run_config, needs_spark=False
+    ),
+)

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Set up ecomlake on this machine; idempotent and safe to re-run (seconds when nothing changed).
+#
+#   scripts/setup.sh [--dev] [--dl]     prints the path of the environment's python on stdout
+#
+# - checks Java (Spark 4.0 needs 17 or 21) and Python 3.11;
+# - creates or reuses a virtualenv OUTSIDE the clone, keyed by the hash of requirements/*.txt:
+#   $ECOMLAKE_CACHE/venv-<hash> (ECOMLAKE_CACHE defaults to ~/.cache/ecomlake), so every clone and
+#   every CI run with the same pins shares one environment and torch is installed once;
+# - installs the pinned requirements (base, plus dev/dl extras on request) and this clone's
+#   package in editable mode;
+# - resolves Delta Lake's jars from Maven Central once into $ECOMLAKE_CACHE/jars, so later
+#   sessions and tests start offline.
+# Horovod (for the [dl] training jobs) has its own script: scripts/install_horovod.sh.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="${ECOMLAKE_CACHE:-$HOME/.cache/ecomlake}"
+extras=(build base)
+for arg in "$@"; do
+  case "$arg" in
+    --dev) extras+=(dev) ;;
+    --dl) extras+=(dl) ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option $arg (use --dev, --dl)" >&2; exit 2 ;;
+  esac
+done
+say() { echo "setup: $*" >&2; }
+start=$(date +%s)
+
+# Java: Spark 4.0 runs on 17 or 21.
+if ! command -v java >/dev/null 2>&1; then
+  say "java not found: install OpenJDK 17 (e.g. apt-get install openjdk-17-jre-headless) and re-run"; exit 2
+fi
+java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1)
+if [[ "$java_major" != 17 && "$java_major" != 21 ]]; then
+  say "Java $java_major found; Spark 4.0 needs Java 17 or 21"; exit 2
+fi
+
+# Python 3.11 (the pins are tested on it).
+python="${PYTHON:-}"
+if [[ -z "$python" ]]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      python="$candidate"; break
+    fi
+  done
+fi
+[[ -n "$python" ]] || { say "Python 3.11 not found (set PYTHON=/path/to/python3.11)"; exit 2; }
+
+key=$(cat "$repo"/requirements/*.txt | sha256sum | cut -c1-12)
+venv="$cache/venv-$key"
+mkdir -p "$cache"
+exec 9>"$cache/setup.lock"
+flock 9  # one setup at a time per machine: concurrent CI runs share the environment
+
+if [[ ! -x "$venv/bin/python" ]]; then
+  say "creating $venv"
+  "$python" -m venv "$venv"
+fi
+for extra in "${extras[@]}"; do
+  if [[ ! -f "$venv/.installed-$extra" ]]; then
+    say "installing requirements/$extra.txt into $venv"
+    "$venv/bin/python" -m pip install --quiet -r "$repo/requirements/$extra.txt" >&2
+    touch "$venv/.installed-$extra"
+  fi
+done
+
+# This clone's package, editable; re-pointed when another clone set the environment up last.
+expected="$repo/libs/ecomlake/__init__.py"
+actual=$(cd / && "$venv/bin/python" -c 'import ecomlake; print(ecomlake.__file__)' 2>/dev/null || true)
+if [[ "$actual" != "$expected" ]]; then
+  say "installing the ecomlake package from $repo (editable)"
+  "$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$repo" >&2
+fi
+
+# Delta's jars, once per machine.
+if ! "$venv/bin/python" -c 'import sys; from ecomlake.config import load_config; from ecomlake.session import cached_delta_jars; sys.exit(cached_delta_jars(load_config(None).spark) is None)'; then
+  say "resolving Delta Lake jars from Maven Central into $cache/jars"
+  "$venv/bin/python" -m ecomlake jars --quiet >&2
+fi
+
+elapsed=$(( $(date +%s) - start ))
+[[ $elapsed -lt 2 ]] || say "ready in ${elapsed}s: $venv (extras: ${extras[*]})"
+echo "$venv/bin/python"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Run the checks: ruff, then the default test suite (slower tiers: -m slow, see README).
+#   scripts/test.sh [pytest args]
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+python="$("$repo/scripts/setup.sh" --dev)"
+cd "$repo"
+"$python" -m ruff check libs jobs tests benchmarks setup.py
+"$python" -m ruff format --check libs jobs tests benchmarks setup.py
+exec "$python" -m pytest "$@"

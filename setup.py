@@ -1,0 +1,43 @@
+"""Packaging for ecomlake: the library lives src-style under libs/.
+
+Every dependency is pinned exactly in requirements/*.txt; this file reads them so that the
+package metadata and the setup script can never disagree.
+"""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+
+def pinned(name: str) -> list[str]:
+    """Return the pins in requirements/<name>.txt (comments and blank lines skipped)."""
+    lines = (HERE / "requirements" / f"{name}.txt").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def version() -> str:
+    """Read __version__ without importing the package (its dependencies may not be installed yet)."""
+    for line in (HERE / "libs" / "ecomlake" / "__init__.py").read_text().splitlines():
+        if line.startswith("__version__"):
+            return line.split("=", 1)[1].strip().strip('"')
+    raise RuntimeError("libs/ecomlake/__init__.py has no __version__")
+
+
+setup(
+    name="ecomlake",
+    version=version(),
+    description="Spark + Delta Lake job suite: e-commerce behaviour events to a lakehouse and models",
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires="==3.11.*",
+    package_dir={"": "libs"},
+    packages=find_packages("libs"),
+    include_package_data=True,
+    package_data={"ecomlake": ["py.typed", "sources/*.yaml"]},
+    install_requires=pinned("base"),
+    extras_require={"dev": pinned("dev"), "dl": pinned("dl")},
+    entry_points={"console_scripts": ["ecomlake=ecomlake.cli:main"]},
+)

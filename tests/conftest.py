@@ -1,0 +1,42 @@
+"""Shared fixtures: one SparkSession for the whole run (local[2], 2 shuffle partitions, UTC, UI off)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ecomlake.config import Config, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def lake_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("lake")
+
+
+@pytest.fixture(scope="session")
+def config(lake_root: Path) -> Config:
+    """The test configuration: a temporary lake; the environment cannot redirect it."""
+    return load_config(
+        None,
+        overrides=[
+            f"lake.root={lake_root}",
+            "spark.master=local[2]",
+            "spark.shuffle_partitions=2",
+            "spark.ui_enabled=false",
+            "spark.driver_memory=2g",
+        ],
+        environ={},
+    )
+
+
+@pytest.fixture(scope="session")
+def spark(config: Config) -> Iterator:
+    from ecomlake.session import start_session
+
+    session = start_session(config.spark, "ecomlake-tests")
+    yield session
+    session.stop()
