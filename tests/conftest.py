@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from ecomlake.config import Config, load_config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
 from ecomlake.config import Config, FaultRates
 from ecomlake.generate import catalog
 from ecomlake.generate.dataset import generate_dataset
 from ecomlake.generate.faults import FAULT_KINDS
 from ecomlake.generate.output import CSV_HEADER, read_manifest
-from pyspark.sql import DataFrame, SparkSession, Window
-from pyspark.sql import functions as F
 
 EVENTS = 60_000
 START = "2019-09-30"  # a Monday: seven days cover each weekday once

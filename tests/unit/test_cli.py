@@ -6,6 +6,7 @@ import ast
 from pathlib import Path
 
 import pytest
+
 from ecomlake.cli import load_jobs, main
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+
 from ecomlake.config import Config, config_hash, load_config
 from ecomlake.errors import ConfigError
 

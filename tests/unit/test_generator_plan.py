@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from ecomlake.config import GeneratorConfig
 from ecomlake.errors import ConfigError
 from ecomlake.generate import catalog, traffic
