@@ -5,6 +5,8 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="$("$repo/scripts/setup.sh" --dev)"
 cd "$repo"
+# This clone's code first, even if another clone re-pointed the shared environment meanwhile.
+export PYTHONPATH="$repo/libs${PYTHONPATH:+:$PYTHONPATH}"
 "$python" -m ruff check libs jobs tests benchmarks setup.py
 "$python" -m ruff format --check libs jobs tests benchmarks setup.py
 exec "$python" -m pytest "$@"
