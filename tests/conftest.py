@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def config(lake_root: Path) -> Config:
 def spark(config: Config) -> Iterator:
     from ecomlake.session import start_session
 
+    # pandas-on-Spark (imported by pyspark.testing) wants this set before the JVM starts.
+    os.environ.setdefault("PYARROW_IGNORE_TIMEZONE", "1")
     session = start_session(config.spark, "ecomlake-tests")
     yield session
     session.stop()

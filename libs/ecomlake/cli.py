@@ -23,6 +23,8 @@ log = logging.getLogger("ecomlake")
 # The jobs, in pipeline order. Each module defines JOB.
 JOB_MODULES = (
     "ecomlake.generate.job",
+    "ecomlake.ingest.job",
+    "ecomlake.clean.job",
     "ecomlake.demo",
     "ecomlake.setup_jobs",
 )

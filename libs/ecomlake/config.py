@@ -23,13 +23,15 @@ import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 
 from ecomlake.errors import ConfigError
 
 DEFAULTS_ORIGIN = "<defaults>"
+
+_D = TypeVar("_D")
 
 # Environment variables that override a config key (paths differ per machine; the YAML stays in git).
 ENV_OVERRIDES: Mapping[str, str] = {
@@ -136,12 +138,72 @@ class GeneratorConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    """Where raw event files land and which source layout reads them (see ecomlake.ingest)."""
+
+    layout: str = "rees46"  # a built-in layout name (ecomlake/sources/<name>.yaml) or a path to a layout YAML file
+    landing: str | None = None  # None: <lake.root>/landing/events
+    day_path: str = "event_date={date}"  # one day's files under landing; {date} becomes YYYY-MM-DD
+
+    def validate(self) -> None:
+        if not self.layout:
+            raise InvalidValue("layout", "must not be empty (a built-in name such as rees46, or a path to a layout YAML file)")
+        if "{date}" not in self.day_path:
+            raise InvalidValue("day_path", f"must contain {{date}}, e.g. event_date={{date}}; got {self.day_path!r}")
+        try:
+            self.day_path.format(date="2019-10-01")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise InvalidValue("day_path", f"only {{date}} may be substituted; got {self.day_path!r}") from exc
+
+
+@dataclass(frozen=True)
+class CleanConfig:
+    """Cleaning rules (see ecomlake.clean): what is trusted, what is a duplicate, what is a bot."""
+
+    site_launch: dt.date = dt.date(2000, 1, 1)  # events before the site existed are out of range
+    max_late_days: int = 3  # events up to this many days before the run date are late arrivals, kept
+    max_future_minutes: int = 60  # clock skew tolerated after the end of the run date
+    max_price: float = 100_000.0  # prices above (or below 0) are quarantined as bad_price
+    near_duplicate_seconds: int = 1  # same user, product and type again within this: a double click
+    bot_max_events_per_minute: int = 60  # no person clicks faster
+    bot_max_events_per_day: int = 5_000
+    bot_action: Literal["remove", "flag"] = "remove"  # remove to quarantine, or keep with is_bot set
+    session_gap_minutes: int = 30  # splits sessions where the source has none
+
+    def validate(self) -> None:
+        for name in ("max_late_days", "max_future_minutes", "near_duplicate_seconds"):
+            if getattr(self, name) < 0:
+                raise InvalidValue(name, f"must be >= 0, got {getattr(self, name)}")
+        for name in ("bot_max_events_per_minute", "bot_max_events_per_day", "session_gap_minutes"):
+            if getattr(self, name) < 1:
+                raise InvalidValue(name, f"must be >= 1, got {getattr(self, name)}")
+        if self.max_price <= 0:
+            raise InvalidValue("max_price", f"must be > 0, got {self.max_price}")
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    """Pseudonymise user ids at clean time with a keyed hash; the key never comes from this YAML."""
+
+    pseudonymize_user_ids: bool = False
+    key_env: str = "ECOMLAKE_PSEUDONYM_KEY"  # environment variable holding the key
+    key_file: str | None = None  # or a file holding it (e.g. a mounted secret); wins over key_env
+
+    def validate(self) -> None:
+        if not self.key_env:
+            raise InvalidValue("key_env", "must name an environment variable")
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of a run. ``origin`` says where it was loaded from."""
 
     lake: LakeConfig = field(default_factory=LakeConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    clean: CleanConfig = field(default_factory=CleanConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     origin: str = field(default=DEFAULTS_ORIGIN, compare=False)
 
     def validate(self) -> None:
@@ -189,6 +251,20 @@ def load_config(
     return _resolve_paths(config)
 
 
+def from_mapping(cls: type[_D], raw: Any, origin: str) -> _D:
+    """Build the frozen dataclass ``cls`` from parsed YAML with the strictness of the config itself.
+
+    An unknown key, a wrong type or a missing required key raises ConfigError naming the key and
+    ``origin`` (e.g. the file the mapping was read from). Other YAML documents, such as the source
+    layouts of ecomlake.ingest, use this instead of parsing by hand.
+
+    Example:
+        >>> from_mapping(LakeConfig, {"root": "/data/lake"}, "my.yaml").root
+        '/data/lake'
+    """
+    return _build(cls, raw, "", origin, {})
+
+
 def config_hash(config: Config) -> str:
     """A short, stable hash of the effective configuration (recorded with every run)."""
     canonical = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
@@ -210,7 +286,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections (lake, spark, generator), got {type(data).__name__}")
+        raise ConfigError(f"{path}: the top level must be a mapping of sections (lake, spark, generator, ingest), got {type(data).__name__}")
     return data
 
 
@@ -277,6 +353,10 @@ def _convert(tp: Any, value: Any, key: str, origin: str, origins: Mapping[str, s
         if value not in args:
             raise _fail(key, f"must be one of {', '.join(map(str, args))}; got {value!r}", origin, origins)
         return value
+    if typing.get_origin(tp) is tuple:  # only tuple[str, ...]: a YAML list of strings
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise _fail(key, f"expected a list of strings, got {value!r}", origin, origins)
+        return tuple(value)
     if typing.get_origin(tp) is dict:
         if not isinstance(value, dict):
             raise _fail(key, f"expected a mapping, got {value!r}", origin, origins)
@@ -326,7 +406,8 @@ def _resolve_paths(config: Config) -> Config:
     )
     gen = config.generator
     gen = dataclasses.replace(gen, output=_absolute(gen.output) if gen.output else f"{root}/landing/events")
-    return dataclasses.replace(config, lake=dataclasses.replace(config.lake, root=root), spark=spark, generator=gen)
+    ingest = dataclasses.replace(config.ingest, landing=_absolute(config.ingest.landing) if config.ingest.landing else f"{root}/landing/events")
+    return dataclasses.replace(config, lake=dataclasses.replace(config.lake, root=root), spark=spark, generator=gen, ingest=ingest)
 
 
 def cache_dir() -> Path:

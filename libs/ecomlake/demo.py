@@ -1,19 +1,23 @@
 """``ecomlake demo``: the main job end to end on a generated sample, ending with the lake's tables.
 
 The README's first command runs this on a fresh machine. It generates a day of events with faults
-into the lake's landing area, runs every job that exists on it, and reads the Delta tables back.
+into the lake's landing area, then ingests it to bronze and cleans it to silver and quarantine, and
+reads the Delta tables back.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 
 from pyspark.sql import SparkSession
 
 from ecomlake import lake
+from ecomlake.clean import job as clean_job
 from ecomlake.config import Config
 from ecomlake.generate import job as generate_job
+from ecomlake.ingest import job as ingest_job
 from ecomlake.job import Job
 
 DEMO_EVENTS = 100_000
@@ -28,6 +32,11 @@ def run(spark: SparkSession | None, config: Config, args: argparse.Namespace) ->
     config = dataclasses.replace(config, generator=dataclasses.replace(config.generator, events=args.events))
     print(f"demo: lake at {config.lake.root}")
     generate_job.run(spark, config, args)
+    # The generator writes where ingest looks by default: <lake.root>/landing/events/event_date=<day>/.
+    for offset in range(config.generator.days):
+        date = config.generator.start_date + dt.timedelta(days=offset)
+        ingest_job.run(spark, config, argparse.Namespace(date=date, path=None))
+        clean_job.run(spark, config, argparse.Namespace(date=date))
     print("demo: Delta tables in the lake (read back through Spark):")
     for name, rows, version, path in lake.table_summary(spark, config.lake):
         print(f"  {name:<32} {rows:>12,} rows  version {version:<4} {path}")

@@ -32,8 +32,13 @@ class Table:
 
 # The table map (see the README's table list).
 GENERATOR_RUNS = Table("ops", "generator_runs")
+BRONZE_EVENTS = Table("bronze", "events", partition_by=("ingest_date",))  # raw events as strings (ecomlake.ingest)
 
-ALL_TABLES: tuple[Table, ...] = (GENERATOR_RUNS,)
+SILVER_EVENTS = Table("silver", "events", partition_by=("event_date",))  # typed, deduplicated, filled (ecomlake.clean)
+QUARANTINE = Table("silver", "quarantine", partition_by=("ingest_date",))  # rejected rows with a reason (ecomlake.clean)
+RUN_AUDIT = Table("ops", "run_audit")  # row conservation of every clean run
+
+ALL_TABLES: tuple[Table, ...] = (GENERATOR_RUNS, BRONZE_EVENTS, SILVER_EVENTS, QUARANTINE, RUN_AUDIT)
 
 
 def table_exists(spark: SparkSession, lake: LakeConfig, table: Table) -> bool:

@@ -1,0 +1,68 @@
+"""Benchmark: ingest + clean throughput and peak memory on generated events.
+
+    python benchmarks/ingest_clean.py --events 1000000 10000000 [--keep]
+
+For each size: generate a day of REES46-layout CSV with the default fault rates (timed apart),
+then `ingest` (raw CSV -> bronze) and `clean` (bronze -> silver + quarantine) for that day, with
+row conservation checked as in production. Prints rows/s per step and the peak resident memory
+of the driver plus the local Spark JVM. A benchmark, not a test: figures vary by machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import tempfile
+import time
+
+from ecomlake.clean.job import clean_events
+from ecomlake.config import load_config
+from ecomlake.generate.dataset import generate_dataset
+from ecomlake.ingest.job import ingest_events
+from ecomlake.metrics import peak_rss_mib
+from ecomlake.session import start_session
+
+DAY = dt.date(2019, 10, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--keep", action="store_true", help="keep the generated data and lake")
+    args = parser.parse_args()
+    spark = None
+    for events in args.events:
+        root = tempfile.mkdtemp(prefix=f"ecomlake-bench-{events}-")
+        config = load_config(None, overrides=[f"lake.root={root}/lake", f"generator.events={events}"])
+        if spark is None:
+            t = time.perf_counter()
+            spark = start_session(config.spark, "ecomlake-bench-etl")
+            print(f"session start: {time.perf_counter() - t:.1f} s ({spark.sparkContext.defaultParallelism} cores)")
+        t = time.perf_counter()
+        manifest = generate_dataset(spark, config.generator)
+        generate_s = time.perf_counter() - t
+        t = time.perf_counter()
+        ingested = ingest_events(spark, config, DAY)
+        ingest_s = time.perf_counter() - t
+        t = time.perf_counter()
+        counts = clean_events(spark, config, DAY)
+        clean_s = time.perf_counter() - t
+        rows = manifest["totals"]["rows"]
+        print(f"== {events:,} target events: {rows:,} raw rows")
+        print(f"  generate       {generate_s:8.1f} s  {rows / generate_s:10,.0f} rows/s")
+        print(f"  ingest         {ingest_s:8.1f} s  {ingested.rows / ingest_s:10,.0f} rows/s  ({ingested.rows:,} bronze rows)")
+        print(f"  clean          {clean_s:8.1f} s  {counts.rows_in / clean_s:10,.0f} rows/s  "
+              f"({counts.kept:,} kept, {counts.quarantined:,} quarantined, {counts.duplicates_exact + counts.duplicates_near:,} duplicates, "
+              f"{counts.bot_rows_removed:,} bot rows)")  # fmt: skip
+        print(f"  ingest+clean   {ingest_s + clean_s:8.1f} s  {rows / (ingest_s + clean_s):10,.0f} rows/s end to end")
+        peak = peak_rss_mib()
+        print(f"  peak memory    {peak:8,.0f} MiB (driver + local JVM, whole run so far)" if peak else "  peak memory n/a")
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+    if spark is not None:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    main()

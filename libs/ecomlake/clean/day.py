@@ -1,0 +1,157 @@
+"""Cleaning one day of bronze: classify every row, check conservation, shape silver and quarantine."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ecomlake.clean import rules
+from ecomlake.config import CleanConfig
+from ecomlake.errors import DataQualityError
+from ecomlake.ingest.layouts import Layout
+from ecomlake.ingest.read import BRONZE_SCHEMA
+
+SILVER_SCHEMA = T.StructType(
+    [
+        T.StructField("event_time", T.TimestampType(), True),
+        T.StructField("event_date", T.DateType(), True),
+        T.StructField("event_hour", T.IntegerType(), True),
+        T.StructField("event_type", T.StringType(), True),
+        T.StructField("product_id", T.LongType(), True),
+        T.StructField("category_id", T.LongType(), True),
+        T.StructField("category_code", T.StringType(), False),
+        T.StructField("brand", T.StringType(), False),
+        T.StructField("price", T.DoubleType(), True),
+        T.StructField("user_id", T.LongType(), True),
+        T.StructField("session_id", T.StringType(), True),
+        T.StructField("user_session", T.StringType(), True),
+        T.StructField("order_id", T.StringType(), True),
+        T.StructField("category_code_origin", T.StringType(), False),
+        T.StructField("brand_origin", T.StringType(), False),
+        T.StructField("is_bot", T.BooleanType(), False),
+        T.StructField("bot_rule", T.StringType(), True),
+        T.StructField("source_layout", T.StringType(), True),
+        T.StructField("source_file", T.StringType(), True),
+        T.StructField("ingest_date", T.DateType(), True),
+    ]
+)
+QUARANTINE_SCHEMA = T.StructType(
+    [
+        T.StructField("reason", T.StringType(), False),
+        T.StructField("detail", T.StringType(), True),
+        *[f for f in BRONZE_SCHEMA.fields if f.name not in ("ingested_at", "run_id")],
+    ]
+)
+
+
+def classify(bronze: DataFrame, layouts: Mapping[str, Layout], config: CleanConfig, run_date: dt.date, user_key: bytes | None) -> DataFrame:
+    """Every bronze row once, with ``disposition`` (kept, quarantined, duplicate, bot) and ``reason``/``detail``."""
+    parsed = rules.parse_events(bronze, layouts, user_key).withColumn("reason", rules.quarantine_reason(config, run_date))
+    rejected = (
+        parsed.where(F.col("reason").isNotNull())
+        .withColumn("disposition", F.lit(rules.QUARANTINED))
+        .withColumn("detail", rules.quarantine_detail(config, run_date))
+    )
+    marked = parsed.where(F.col("reason").isNull()).transform(rules.mark_duplicates, config.near_duplicate_seconds)
+    duplicates = (
+        marked.where(F.col("duplicate").isNotNull()).withColumn("disposition", F.lit(rules.DUPLICATE)).withColumn("reason", F.col("duplicate"))
+    )
+    unique = marked.where(F.col("duplicate").isNull())
+    with_bots = unique.join(rules.bot_users(unique, config), "user_id", how="left")
+    is_removed_bot = F.col("bot_rule").isNotNull() & F.lit(config.bot_action == "remove")
+    judged = (
+        with_bots.withColumn("disposition", F.when(is_removed_bot, F.lit(rules.BOT)).otherwise(F.lit(rules.KEPT)))
+        .withColumn("reason", F.when(is_removed_bot, F.lit(rules.BOT)))
+        .withColumn("detail", F.col("bot_rule"))
+    )
+    return rejected.unionByName(duplicates, allowMissingColumns=True).unionByName(judged, allowMissingColumns=True)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What happened to the rows of one run."""
+
+    rows_in: int
+    kept: int
+    quarantined: int
+    duplicates_exact: int
+    duplicates_near: int
+    bot_rows_removed: int
+    bot_rows_flagged: int
+    quarantined_by_reason: dict[str, int]
+
+    @property
+    def accounted(self) -> int:
+        return self.kept + self.quarantined + self.duplicates_exact + self.duplicates_near + self.bot_rows_removed
+
+
+def count_dispositions(rows_in: int, per_disposition: list[tuple[str, str | None, bool, int]]) -> Counts:
+    """Fold (disposition, reason, is_flagged_bot, rows) tuples into Counts."""
+
+    def total(disposition: str, reason: str | None = None) -> int:
+        return sum(n for d, r, _, n in per_disposition if d == disposition and (reason is None or r == reason))
+
+    by_reason = {r: sum(n for d, rr, _, n in per_disposition if d == rules.QUARANTINED and rr == r) for r in rules.REASONS}
+    return Counts(
+        rows_in=rows_in,
+        kept=total(rules.KEPT),
+        quarantined=total(rules.QUARANTINED),
+        duplicates_exact=total(rules.DUPLICATE, rules.EXACT),
+        duplicates_near=total(rules.DUPLICATE, rules.NEAR),
+        bot_rows_removed=total(rules.BOT),
+        bot_rows_flagged=sum(n for d, _, flagged, n in per_disposition if d == rules.KEPT and flagged),
+        quarantined_by_reason={r: n for r, n in by_reason.items() if n},
+    )
+
+
+def check_conservation(counts: Counts) -> None:
+    """rows in = kept + quarantined + duplicates + bot rows removed, or nothing is committed."""
+    if counts.accounted != counts.rows_in:
+        raise DataQualityError(
+            f"row conservation failed: {counts.rows_in} rows in, but {counts.kept} kept + {counts.quarantined} quarantined + "
+            f"{counts.duplicates_exact + counts.duplicates_near} duplicates + {counts.bot_rows_removed} bot rows = {counts.accounted}; "
+            "nothing was written"
+        )
+
+
+def silver_rows(classified: DataFrame, session_gap_minutes: int) -> DataFrame:
+    """The kept rows, filled and sessionised, in SILVER_SCHEMA."""
+    kept = classified.where(F.col("disposition") == rules.KEPT)
+    shaped = kept.transform(rules.fill_category_and_brand).transform(rules.add_session_id, session_gap_minutes)
+    return shaped.select(
+        "event_time",
+        F.to_date("event_time").alias("event_date"),
+        F.hour("event_time").alias("event_hour"),
+        "event_type",
+        "product_id",
+        "category_id",
+        "category_code",
+        "brand",
+        "price",
+        "user_id",
+        "session_id",
+        "user_session",
+        "order_id",
+        "category_code_origin",
+        "brand_origin",
+        F.col("bot_rule").isNotNull().alias("is_bot"),
+        "bot_rule",
+        "source_layout",
+        "source_file",
+        "ingest_date",
+    )
+
+
+def quarantine_rows(classified: DataFrame) -> DataFrame:
+    """The quarantined and removed-bot rows as they were in bronze, with reason and detail, in QUARANTINE_SCHEMA."""
+    rejected = classified.where(F.col("disposition").isin(rules.QUARANTINED, rules.BOT))
+    return rejected.select(
+        "reason",
+        "detail",
+        *[F.col(f"bronze.{f.name}").alias(f.name) for f in QUARANTINE_SCHEMA.fields[2:]],
+    )

@@ -1,0 +1,201 @@
+"""Cleaning rules as DataFrame transforms: parse, quarantine, deduplicate, find bots, fill, sessionise.
+
+Every bronze row ends in exactly one *disposition*: ``kept`` (silver), ``quarantined`` (with a
+reason), ``duplicate`` (exact or near, counted and dropped) or ``bot`` (removed to quarantine, or
+kept and flagged). The job counts dispositions and checks them against the rows read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from ecomlake.config import CleanConfig
+from ecomlake.ingest.layouts import CANONICAL_EVENT_TYPES, Layout, parse_event_time
+
+# Reason codes, in the order they are tested: a row gets the first that applies.
+MALFORMED = "malformed"
+NULL_USER = "null_user"
+UNKNOWN_EVENT_TYPE = "unknown_event_type"
+BAD_PRICE = "bad_price"
+TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
+REASONS = (MALFORMED, NULL_USER, UNKNOWN_EVENT_TYPE, BAD_PRICE, TIMESTAMP_OUT_OF_RANGE)
+BOT = "bot"
+
+KEPT, QUARANTINED, DUPLICATE = "kept", "quarantined", "duplicate"
+EXACT, NEAR = "exact", "near"
+UNKNOWN = "unknown"  # the explicit value of a category_code or brand that could not be filled
+
+# The typed event columns; two rows equal on all of them are exact duplicates.
+EVENT_COLUMNS = ("event_time", "event_type", "product_id", "category_id", "category_code", "brand", "price", "user_id", "user_session", "order_id")
+
+
+def _blank_to_null(c: Column) -> Column:
+    return F.nullif(F.trim(c), F.lit(""))
+
+
+def pseudonymised_user_id(raw: Column, key: bytes) -> Column:
+    """HMAC-SHA256 of the raw user id under ``key``, as a positive 60-bit long (built-in functions only).
+
+    Ids stay joinable (the same raw id gives the same pseudonym under the same key) but cannot be
+    reversed without the key, which never enters the lake.
+    """
+    block = 64  # SHA-256 block size
+    key = hashlib.sha256(key).digest() if len(key) > block else key
+    key = key.ljust(block, b"\0")
+    inner_pad = bytes(b ^ 0x36 for b in key)
+    outer_pad = bytes(b ^ 0x5C for b in key)
+    inner = F.unhex(F.sha2(F.concat(F.lit(inner_pad), raw.cast("binary")), 256))
+    mac = F.sha2(F.concat(F.lit(outer_pad), inner), 256)
+    return F.conv(F.substring(mac, 1, 15), 16, 10).cast("long")
+
+
+def parse_events(bronze: DataFrame, layouts: Mapping[str, Layout], user_key: bytes | None) -> DataFrame:
+    """Typed event columns from bronze's strings, beside the bronze row itself (column ``bronze``).
+
+    Unparseable values become NULL (``try_`` functions: under ANSI mode one bad value would
+    otherwise fail the job); ``is_unparseable`` says a present value did not parse.
+    """
+    # Each layout parses its own time format; event types were mapped to the vocabulary at ingest.
+    time: Column = F.lit(None).cast("timestamp")
+    for name, layout in layouts.items():
+        is_layout = F.col("source_layout") == F.lit(name)
+        time = F.when(is_layout, parse_event_time(_blank_to_null(F.col("event_time")), layout.time_format)).otherwise(time)
+    event_type = F.lower(F.trim(F.col("event_type")))
+    raw_user = _blank_to_null(F.col("user_id"))
+    product = _blank_to_null(F.col("product_id")).try_cast("long")
+    category = _blank_to_null(F.col("category_id")).try_cast("long")
+    price = _blank_to_null(F.col("price")).try_cast("double")
+    is_unparseable = (
+        F.col("raw_record").isNotNull()
+        | time.isNull()
+        | product.isNull()
+        | (_blank_to_null(F.col("category_id")).isNotNull() & category.isNull())
+        | (_blank_to_null(F.col("price")).isNotNull() & price.isNull())
+    )
+    user = pseudonymised_user_id(raw_user, user_key) if user_key else raw_user.try_cast("long")
+    bronze_row = F.struct(*[F.col(c) for c in bronze.columns])
+    if user_key:  # the quarantine keeps bronze rows: they must not carry raw ids either
+        bronze_row = bronze_row.withField("user_id", user.cast("string"))
+    return bronze.select(
+        time.alias("event_time"),
+        event_type.alias("event_type"),
+        product.alias("product_id"),
+        category.alias("category_id"),
+        _blank_to_null(F.col("category_code")).alias("category_code"),
+        F.lower(_blank_to_null(F.col("brand"))).alias("brand"),
+        price.alias("price"),
+        user.alias("user_id"),
+        (raw_user.isNotNull() & user.isNull()).alias("is_user_unparseable"),
+        _blank_to_null(F.col("user_session")).alias("user_session"),
+        _blank_to_null(F.col("order_id")).alias("order_id"),
+        is_unparseable.alias("is_unparseable"),
+        F.col("source_file"),
+        F.col("source_layout"),
+        F.col("ingest_date"),
+        bronze_row.alias("bronze"),
+    )
+
+
+def quarantine_reason(config: CleanConfig, run_date: dt.date) -> Column:
+    """The first quarantine reason that applies to a parsed row, or NULL for a trustworthy row."""
+    earliest = max(config.site_launch, run_date - dt.timedelta(days=config.max_late_days))
+    latest = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time()) + dt.timedelta(minutes=config.max_future_minutes)
+    time = F.col("event_time")
+    is_out_of_range = (time < F.lit(dt.datetime.combine(earliest, dt.time()))) | (time >= F.lit(latest))
+    price = F.col("price")
+    return (
+        F.when(F.col("is_unparseable") | F.col("is_user_unparseable"), F.lit(MALFORMED))
+        .when(F.col("user_id").isNull(), F.lit(NULL_USER))
+        .when(~F.col("event_type").isin(*CANONICAL_EVENT_TYPES) | F.col("event_type").isNull(), F.lit(UNKNOWN_EVENT_TYPE))
+        .when((price < 0) | (price > F.lit(config.max_price)), F.lit(BAD_PRICE))
+        .when(is_out_of_range, F.lit(TIMESTAMP_OUT_OF_RANGE))
+    )
+
+
+def quarantine_detail(config: CleanConfig, run_date: dt.date) -> Column:
+    """What exactly is wrong with a quarantined row, naming the field and its raw value."""
+    raw = lambda c: F.coalesce(F.col(f"bronze.{c}"), F.lit("NULL"))  # noqa: E731
+    earliest = max(config.site_launch, run_date - dt.timedelta(days=config.max_late_days))
+    reason = F.col("reason")
+    return (
+        F.when(F.col("bronze.raw_record").isNotNull(), F.lit("the reader could not split the record into its fields"))
+        .when((reason == MALFORMED) & F.col("event_time").isNull(), F.format_string("event_time '%s' does not parse", raw("event_time")))
+        .when((reason == MALFORMED) & F.col("product_id").isNull(), F.format_string("product_id '%s' is not a number", raw("product_id")))
+        .when((reason == MALFORMED) & F.col("is_user_unparseable"), F.format_string("user_id '%s' is not a number", raw("user_id")))
+        .when(reason == MALFORMED, F.format_string("category_id '%s' or price '%s' is not a number", raw("category_id"), raw("price")))
+        .when(reason == NULL_USER, F.lit("user_id is empty"))
+        .when(reason == UNKNOWN_EVENT_TYPE, F.format_string("event_type '%s' is not one of " + ", ".join(CANONICAL_EVENT_TYPES), raw("event_type")))
+        .when(reason == BAD_PRICE, F.format_string(f"price %s is outside [0, {config.max_price:g}]", raw("price")))
+        .when(
+            reason == TIMESTAMP_OUT_OF_RANGE,
+            F.format_string(f"event_time %s is before {earliest} or after run date {run_date} + {config.max_future_minutes} min", raw("event_time")),
+        )
+    )
+
+
+def mark_duplicates(events: DataFrame, near_seconds: int) -> DataFrame:
+    """Add ``duplicate``: ``exact`` for the second and later copies of a row, ``near`` for the same
+    user, product and type again within ``near_seconds`` of the previous one; else NULL.
+
+    Which copy survives is deterministic (earliest source file first), so re-runs agree.
+    """
+    copies = Window.partitionBy(*EVENT_COLUMNS).orderBy("source_file")
+    with_exact = events.withColumn("_copy", F.row_number().over(copies))
+    firsts = with_exact.where(F.col("_copy") == 1)
+    same_action = Window.partitionBy("user_id", "product_id", "event_type").orderBy("event_time", "source_file", "user_session")
+    gap = F.col("event_time").cast("long") - F.lag("event_time").over(same_action).cast("long")
+    near = firsts.withColumn("duplicate", F.when(gap <= near_seconds, F.lit(NEAR)))
+    exact = with_exact.where(F.col("_copy") > 1).withColumn("duplicate", F.lit(EXACT))
+    return near.unionByName(exact).drop("_copy")
+
+
+def bot_users(events: DataFrame, config: CleanConfig) -> DataFrame:
+    """Users whose behaviour no person shows, with the rule that fired: (user_id, bot_rule)."""
+    per_minute = events.groupBy("user_id", F.date_trunc("minute", "event_time").alias("minute")).agg(F.count(F.lit(1)).alias("n"))
+    per_user = per_minute.groupBy("user_id").agg(F.max("n").alias("peak_per_minute"), F.sum("n").alias("events"))
+    rule = F.when(
+        F.col("peak_per_minute") > config.bot_max_events_per_minute,
+        F.format_string(f"more than {config.bot_max_events_per_minute} events in a minute (%d)", F.col("peak_per_minute")),
+    ).when(
+        F.col("events") > config.bot_max_events_per_day,
+        F.format_string(f"more than {config.bot_max_events_per_day} events in a day (%d)", F.col("events")),
+    )
+    return per_user.select("user_id", rule.alias("bot_rule")).where(F.col("bot_rule").isNotNull())
+
+
+def _most_frequent(events: DataFrame, column: str) -> DataFrame:
+    """(product_id, <column>_mode): the product's most frequent known value; ties to the smallest."""
+    counts = events.where(F.col(column).isNotNull()).groupBy("product_id", column).agg(F.count(F.lit(1)).alias("n"))
+    ranked = counts.withColumn("_rank", F.row_number().over(Window.partitionBy("product_id").orderBy(F.desc("n"), F.col(column))))
+    return ranked.where(F.col("_rank") == 1).select("product_id", F.col(column).alias(f"{column}_mode"))
+
+
+def fill_category_and_brand(events: DataFrame) -> DataFrame:
+    """Fill missing category_code and brand from the product's most frequent known value, else ``unknown``.
+
+    ``category_code_origin`` / ``brand_origin`` say where the value came from: source, product or unknown.
+    """
+    filled = events
+    for column in ("category_code", "brand"):
+        modes = _most_frequent(events, column)
+        filled = filled.join(modes, "product_id", how="left")
+        mode = F.col(f"{column}_mode")
+        origin = F.when(F.col(column).isNotNull(), F.lit("source")).when(mode.isNotNull(), F.lit("product")).otherwise(F.lit(UNKNOWN))
+        filled = filled.withColumn(f"{column}_origin", origin).withColumn(column, F.coalesce(F.col(column), mode, F.lit(UNKNOWN))).drop(mode)
+    return filled
+
+
+def add_session_id(events: DataFrame, gap_minutes: int) -> DataFrame:
+    """``session_id``: the source's session where it has one, else a session split by ``gap_minutes`` of inactivity."""
+    by_user = Window.partitionBy("user_id").orderBy("event_time", "product_id", "event_type")
+    gap = F.col("event_time").cast("long") - F.lag("event_time").over(by_user).cast("long")
+    is_start = gap.isNull() | (gap > gap_minutes * 60)
+    numbered = events.withColumn("_start", F.when(is_start, F.col("event_time").cast("long")))
+    session_start = F.max("_start").over(by_user.rowsBetween(Window.unboundedPreceding, Window.currentRow))
+    derived = F.concat_ws("-", F.lit("u"), F.col("user_id").cast("string"), session_start.cast("string"))
+    return numbered.withColumn("session_id", F.coalesce(F.col("user_session"), derived)).drop("_start")

@@ -1,0 +1,176 @@
+"""Source layouts: how one kind of raw event file maps onto the canonical event columns.
+
+A layout is a small YAML file (built-in ones in ``ecomlake/sources/``), loaded into a frozen
+:class:`Layout` with the strictness of the config: an unknown key, a wrong type or a missing
+required key raises :class:`~ecomlake.errors.ConfigError` naming the key and the file. A user with a
+new layout writes YAML, not code, and passes its path wherever a layout name is accepted.
+
+Example:
+    >>> layout = load_layout("retailrocket")
+    >>> layout.columns["user_id"], layout.event_types["addtocart"], layout.time_format
+    ('visitorid', 'cart', 'epoch_millis')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+from ecomlake.config import InvalidValue, from_mapping
+from ecomlake.errors import ConfigError
+
+# The canonical event columns every layout maps onto (bronze holds them as strings, in this order).
+CANONICAL_COLUMNS: tuple[str, ...] = (
+    "event_time",
+    "event_type",
+    "product_id",
+    "category_id",
+    "category_code",
+    "brand",
+    "price",
+    "user_id",
+    "user_session",
+    "order_id",
+)
+REQUIRED_COLUMNS = ("event_time", "event_type")  # an event without a time or a type is not an event
+CANONICAL_EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
+# time_format values that are not Spark datetime patterns.
+EPOCH_MILLIS, EPOCH_SECONDS, TYPED_TIMESTAMP = "epoch_millis", "epoch_seconds", "timestamp"
+# How ingest renders a typed (Parquet) timestamp as text; parse_event_time reads it back with this pattern.
+TIMESTAMP_TEXT_PATTERN = "yyyy-MM-dd HH:mm:ss"
+CORRUPT_RECORD_COLUMN = "_corrupt_record"
+# Reader options ingest sets itself, so that no record is ever dropped or silently re-typed.
+RESERVED_OPTIONS = ("mode", "columnnameofcorruptrecord", "inferschema", "enforceschema")
+RESERVED_SOURCE_COLUMNS = (CORRUPT_RECORD_COLUMN, "source_file", "_metadata")
+BUILTIN_DIR = "sources"
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One source layout: file format, reader options, column mapping, time format, event-type vocabulary."""
+
+    name: str  # recorded in bronze.events.source_layout
+    format: Literal["csv", "json", "parquet"]
+    columns: dict[str, str]  # canonical column -> source column; canonical columns not listed are NULL
+    time_format: str  # a Spark datetime pattern, or epoch_millis / epoch_seconds, or timestamp (typed input)
+    event_types: dict[str, str] = field(default_factory=dict)  # source value -> canonical value; others pass through
+    options: dict[str, str] = field(default_factory=dict)  # Spark reader options, e.g. header, sep
+    fields: tuple[str, ...] = ()  # CSV: every source column in file order; () = read them from the header line
+    description: str = ""
+    origin: str = field(default="<code>", compare=False)  # the file it was loaded from
+
+    def validate(self) -> None:
+        if not _NAME.match(self.name):
+            raise InvalidValue("name", f"must be letters, digits, '_', '.' or '-'; got {self.name!r}")
+        for canonical, source in self.columns.items():
+            if canonical not in CANONICAL_COLUMNS:
+                raise InvalidValue(f"columns.{canonical}", f"not a canonical column; map onto one of {', '.join(CANONICAL_COLUMNS)}")
+            if not source:
+                raise InvalidValue(f"columns.{canonical}", "the source column name must not be empty (leave the key out to get NULL)")
+            if source in RESERVED_SOURCE_COLUMNS:
+                raise InvalidValue(f"columns.{canonical}", f"{source!r} is a name ingest uses itself; rename the source column with fields")
+        for canonical in REQUIRED_COLUMNS:
+            if canonical not in self.columns:
+                raise InvalidValue("columns", f"must map {canonical} (required: {', '.join(REQUIRED_COLUMNS)})")
+        for source_value, canonical in self.event_types.items():
+            if canonical not in CANONICAL_EVENT_TYPES:
+                raise InvalidValue(f"event_types.{source_value}", f"must be one of {', '.join(CANONICAL_EVENT_TYPES)}; got {canonical!r}")
+        if not self.time_format.strip():
+            raise InvalidValue("time_format", f"must be a Spark datetime pattern or one of {EPOCH_MILLIS}, {EPOCH_SECONDS}, {TYPED_TIMESTAMP}")
+        for key in self.options:
+            if key.lower() in RESERVED_OPTIONS:
+                raise InvalidValue(f"options.{key}", "ingest sets this reader option itself (PERMISSIVE, all strings, nothing dropped)")
+        missing = [s for s in self.columns.values() if self.fields and s not in self.fields]
+        if missing:
+            raise InvalidValue("fields", f"must list every mapped source column; missing {', '.join(missing)}")
+        if self.format == "csv" and not self.fields and not self.has_header:
+            raise InvalidValue("fields", "a CSV layout without header: true must list its source columns in file order")
+
+    @property
+    def has_header(self) -> bool:
+        """True when the CSV files start with a header line (option ``header``, case-insensitive)."""
+        return any(k.lower() == "header" and v.lower() == "true" for k, v in self.options.items())
+
+    @property
+    def source_columns(self) -> tuple[str, ...]:
+        """The mapped source columns, each once, in canonical order."""
+        return tuple(dict.fromkeys(self.columns[c] for c in CANONICAL_COLUMNS if c in self.columns))
+
+
+def builtin_layouts() -> tuple[str, ...]:
+    """The names of the layouts shipped in ``ecomlake/sources/``."""
+    folder = resources.files("ecomlake") / BUILTIN_DIR
+    return tuple(sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")))
+
+
+def layout_path(name_or_path: str) -> Path:
+    """The YAML file of a layout: a built-in name (``rees46``) or a path to a file (``my/layout.yaml``)."""
+    is_path = "/" in name_or_path or name_or_path.endswith((".yaml", ".yml"))
+    if is_path:
+        return Path(name_or_path)
+    builtin = resources.files("ecomlake") / BUILTIN_DIR / f"{name_or_path}.yaml"
+    if not builtin.is_file():
+        raise ConfigError(
+            f"unknown layout {name_or_path!r}: built-in layouts are {', '.join(builtin_layouts())}; "
+            "or pass the path of a layout YAML file (see the README's 'Source layouts')"
+        )
+    return Path(str(builtin))
+
+
+def load_layout(name_or_path: str) -> Layout:
+    """Load and validate a layout by built-in name or file path; every error is a ConfigError naming the file.
+
+    Example:
+        >>> load_layout("rees46").format
+        'csv'
+    """
+    path = layout_path(name_or_path)
+    if not path.is_file():
+        raise ConfigError(f"layout file not found: {path} (pass a built-in name such as {', '.join(builtin_layouts())}, or an existing file)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a layout must be a mapping with keys name, format, columns, time_format; got {type(raw).__name__}")
+    layout = from_mapping(Layout, raw, str(path))
+    return dataclasses.replace(layout, origin=str(path))
+
+
+def map_event_type(raw: Column, event_types: Mapping[str, str]) -> Column:
+    """The canonical event type of a raw value; values the layout does not list pass through unchanged.
+
+    Unknown values are kept (not NULLed) so that cleaning can count and quarantine them as such.
+    """
+    mapped: Column = raw
+    for source_value, canonical in event_types.items():
+        if source_value != canonical:
+            mapped = F.when(raw == F.lit(source_value), F.lit(canonical)).otherwise(mapped)
+    return mapped
+
+
+def parse_event_time(raw: Column, time_format: str) -> Column:
+    """The event time as a timestamp from bronze's raw text (for cleaning); NULL where it does not parse.
+
+    Uses ``try_`` functions: under ANSI mode (Spark 4's default) a plain cast would fail the whole job
+    on one garbled value.
+
+    Example:
+        >>> parse_event_time(F.col("event_time"), load_layout("retailrocket").time_format)  # doctest: +SKIP
+    """
+    if time_format == EPOCH_MILLIS:
+        return F.timestamp_millis(raw.try_cast("long"))
+    if time_format == EPOCH_SECONDS:
+        return F.timestamp_seconds(raw.try_cast("long"))
+    pattern = TIMESTAMP_TEXT_PATTERN if time_format == TYPED_TIMESTAMP else time_format
+    return F.try_to_timestamp(raw, F.lit(pattern))
