@@ -230,7 +230,11 @@ def load_config(
     origin = DEFAULTS_ORIGIN
     if path is not None:
         origin = str(path)
-        raw = _read_yaml(Path(path))
+        raw = read_yaml_mapping(
+            Path(path),
+            f"config file not found: {path} (pass an existing file with --conf, e.g. conf/local.yaml)",
+            "the top level must be a mapping of sections (lake, spark, generator, ingest, clean, privacy)",
+        )
     for env_name, key in ENV_OVERRIDES.items():
         if environ.get(env_name):
             _set_dotted(raw, key, environ[env_name], f"environment variable {env_name}", origins)
@@ -276,9 +280,13 @@ def as_dict(config: Config) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(config), default=str))
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(path: Path, not_found: str, expected: str) -> dict[str, Any]:
+    """Parse a YAML file that must hold a mapping; each failure is a ConfigError naming the file.
+
+    ``not_found`` is the whole message for a missing file; ``expected`` describes the mapping wanted.
+    """
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path} (pass an existing file with --conf, e.g. conf/local.yaml)")
+        raise ConfigError(not_found)
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
@@ -286,7 +294,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections (lake, spark, generator, ingest), got {type(data).__name__}")
+        raise ConfigError(f"{path}: {expected}, got {type(data).__name__}")
     return data
 
 

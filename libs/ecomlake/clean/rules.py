@@ -15,7 +15,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from ecomlake.config import CleanConfig
-from ecomlake.ingest.layouts import CANONICAL_EVENT_TYPES, Layout, parse_event_time
+from ecomlake.ingest.layouts import CANONICAL_COLUMNS, CANONICAL_EVENT_TYPES, Layout, parse_event_time
 
 # Reason codes, in the order they are tested: a row gets the first that applies.
 MALFORMED = "malformed"
@@ -30,8 +30,8 @@ KEPT, QUARANTINED, DUPLICATE = "kept", "quarantined", "duplicate"
 EXACT, NEAR = "exact", "near"
 UNKNOWN = "unknown"  # the explicit value of a category_code or brand that could not be filled
 
-# The typed event columns; two rows equal on all of them are exact duplicates.
-EVENT_COLUMNS = ("event_time", "event_type", "product_id", "category_id", "category_code", "brand", "price", "user_id", "user_session", "order_id")
+# The canonical event columns (typed here); two rows equal on all of them are exact duplicates.
+EVENT_COLUMNS = CANONICAL_COLUMNS
 
 
 def _blank_to_null(c: Column) -> Column:

@@ -69,19 +69,7 @@ def json_lines(df: DataFrame) -> DataFrame:
     """One JSON object per row (REES46 keys; NULL keys left out), plus event_date."""
     kind = F.col("malformed_kind")
     fields = _text_fields(df)
-    record = F.to_json(
-        F.struct(
-            fields["event_time"].alias("event_time"),
-            "event_type",
-            "product_id",
-            "category_id",
-            "category_code",
-            "brand",
-            "price",
-            "user_id",
-            "user_session",
-        )
-    )
+    record = F.to_json(F.struct(fields["event_time"].alias("event_time"), *REES46_COLUMNS[1:]))
     line = (
         F.when(kind == MALFORMED_NON_NUMERIC_ID, F.regexp_replace(record, '"product_id":([0-9]+)', '"product_id":"x$1"'))
         .when(kind.isin(MALFORMED_TRUNCATED, MALFORMED_EXTRA_FIELD), F.substring(record, 1, F.length(record) / 2))

@@ -21,11 +21,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from ecomlake.config import InvalidValue, from_mapping
+from ecomlake.config import InvalidValue, from_mapping, read_yaml_mapping
 from ecomlake.errors import ConfigError
 
 # The canonical event columns every layout maps onto (bronze holds them as strings, in this order).
@@ -135,14 +134,11 @@ def load_layout(name_or_path: str) -> Layout:
         'csv'
     """
     path = layout_path(name_or_path)
-    if not path.is_file():
-        raise ConfigError(f"layout file not found: {path} (pass a built-in name such as {', '.join(builtin_layouts())}, or an existing file)")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a layout must be a mapping with keys name, format, columns, time_format; got {type(raw).__name__}")
+    raw = read_yaml_mapping(
+        path,
+        f"layout file not found: {path} (pass a built-in name such as {', '.join(builtin_layouts())}, or an existing file)",
+        "a layout must be a mapping with keys name, format, columns, time_format",
+    )
     layout = from_mapping(Layout, raw, str(path))
     return dataclasses.replace(layout, origin=str(path))
 
