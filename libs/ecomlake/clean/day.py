@@ -61,8 +61,10 @@ def classify(bronze: DataFrame, layouts: Mapping[str, Layout], config: CleanConf
     duplicates = (
         marked.where(F.col("duplicate").isNotNull()).withColumn("disposition", F.lit(rules.DUPLICATE)).withColumn("reason", F.col("duplicate"))
     )
-    unique = marked.where(F.col("duplicate").isNull())
-    with_bots = unique.join(rules.bot_users(unique, config), "user_id", how="left")
+    # Bots and sessions are per-user windows over the partitioning the duplicate window made.
+    with_bots = (
+        marked.where(F.col("duplicate").isNull()).transform(rules.flag_bots, config).transform(rules.add_session_id, config.session_gap_minutes)
+    )
     is_removed_bot = F.col("bot_rule").isNotNull() & F.lit(config.bot_action == "remove")
     judged = (
         with_bots.withColumn("disposition", F.when(is_removed_bot, F.lit(rules.BOT)).otherwise(F.lit(rules.KEPT)))
@@ -119,10 +121,9 @@ def check_conservation(counts: Counts) -> None:
         )
 
 
-def silver_rows(classified: DataFrame, session_gap_minutes: int) -> DataFrame:
-    """The kept rows, filled and sessionised, in SILVER_SCHEMA."""
-    kept = classified.where(F.col("disposition") == rules.KEPT)
-    shaped = kept.transform(rules.fill_category_and_brand).transform(rules.add_session_id, session_gap_minutes)
+def silver_rows(classified: DataFrame) -> DataFrame:
+    """The kept rows, filled, in SILVER_SCHEMA."""
+    shaped = classified.where(F.col("disposition") == rules.KEPT).transform(rules.fill_category_and_brand)
     return shaped.select(
         "event_time",
         F.to_date("event_time").alias("event_date"),

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from pyspark import StorageLevel
@@ -59,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date", type=iso_date, required=True, help="the ingest date to clean, YYYY-MM-DD")
 
 
-def pseudonym_key(privacy: PrivacyConfig, environ: os._Environ[str] | dict[str, str] | None = None) -> bytes | None:
+def pseudonym_key(privacy: PrivacyConfig, environ: Mapping[str, str] | None = None) -> bytes | None:
     """The pseudonymisation key from the key file or the environment (never from YAML), or None when off."""
     if not privacy.pseudonymize_user_ids:
         return None
@@ -98,12 +99,13 @@ def clean_events(spark: SparkSession, config: Config, run_date: dt.date) -> day.
     bronze has no rows for the date.
 
     Example:
-        >>> clean_events(spark, config, dt.date(2019, 10, 1)).kept  # doctest: +SKIP
-        16997
+        >>> clean_events(spark, config, dt.date(2019, 10, 1)).kept  # the REES46 sample  # doctest: +SKIP
+        17420
     """
     run_id, started_at, t0 = new_run_id(), dt.datetime.now(dt.UTC), time.perf_counter()
     inputs = f"{lake.BRONZE_EVENTS.qualified_name(config.lake)} ingest_date={run_date}"
     counts: day.Counts | None = None
+    classified: DataFrame | None = None
     try:
         bronze = lake.read_table(spark, config.lake, lake.BRONZE_EVENTS).where(F.col("ingest_date") == F.lit(run_date))
         names = sorted(r[0] for r in bronze.select("source_layout").distinct().collect())  # a handful of layout names
@@ -116,11 +118,13 @@ def clean_events(spark: SparkSession, config: Config, run_date: dt.date) -> day.
         day.check_conservation(counts)
         where = f"ingest_date = '{run_date}'"
         lake.write_table(day.quarantine_rows(classified), config.lake, lake.QUARANTINE, replace_where=where)
-        lake.write_table(day.silver_rows(classified, config.clean.session_gap_minutes), config.lake, lake.SILVER_EVENTS, replace_where=where)
-        classified.unpersist()
+        lake.write_table(day.silver_rows(classified), config.lake, lake.SILVER_EVENTS, replace_where=where)
     except Exception as exc:  # any failure is audited, then re-raised for the exit code
         _record(spark, config, run_id, run_date, started_at, time.perf_counter() - t0, counts, inputs, "failed", str(exc))
         raise
+    finally:
+        if classified is not None:
+            classified.unpersist()
     _record(spark, config, run_id, run_date, started_at, time.perf_counter() - t0, counts, inputs, "succeeded", None)
     return counts
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Mapping
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -142,48 +143,45 @@ def mark_duplicates(events: DataFrame, near_seconds: int) -> DataFrame:
     """Add ``duplicate``: ``exact`` for the second and later copies of a row, ``near`` for the same
     user, product and type again within ``near_seconds`` of the previous one; else NULL.
 
-    Which copy survives is deterministic (earliest source file first), so re-runs agree.
+    One window per user, ordered so that copies sit next to each other: the rows are shuffled by
+    user once, and the bot and session windows that follow reuse that partitioning. Which copy
+    survives is deterministic (earliest source file first), so re-runs agree.
     """
-    copies = Window.partitionBy(*EVENT_COLUMNS).orderBy("source_file")
-    with_exact = events.withColumn("_copy", F.row_number().over(copies))
-    firsts = with_exact.where(F.col("_copy") == 1)
-    same_action = Window.partitionBy("user_id", "product_id", "event_type").orderBy("event_time", "source_file", "user_session")
-    gap = F.col("event_time").cast("long") - F.lag("event_time").over(same_action).cast("long")
-    near = firsts.withColumn("duplicate", F.when(gap <= near_seconds, F.lit(NEAR)))
-    exact = with_exact.where(F.col("_copy") > 1).withColumn("duplicate", F.lit(EXACT))
-    return near.unionByName(exact).drop("_copy")
+    rest = [c for c in EVENT_COLUMNS if c not in ("user_id", "product_id", "event_type", "event_time")]
+    ordered = Window.partitionBy("user_id").orderBy("product_id", "event_type", "event_time", *rest, "source_file")
+    has_previous = F.lag("event_time").over(ordered).isNotNull()  # valid rows always have a time
+    is_same = [F.lag(c).over(ordered).eqNullSafe(F.col(c)) for c in EVENT_COLUMNS]
+    is_exact = has_previous & reduce(lambda a, b: a & b, is_same)
+    is_same_action = has_previous & is_same[EVENT_COLUMNS.index("product_id")] & is_same[EVENT_COLUMNS.index("event_type")]
+    gap = F.col("event_time").cast("long") - F.lag("event_time").over(ordered).cast("long")
+    return events.withColumn("duplicate", F.when(is_exact, F.lit(EXACT)).when(is_same_action & (gap <= near_seconds), F.lit(NEAR)))
 
 
-def bot_users(events: DataFrame, config: CleanConfig) -> DataFrame:
-    """Users whose behaviour no person shows, with the rule that fired: (user_id, bot_rule)."""
-    per_minute = events.groupBy("user_id", F.date_trunc("minute", "event_time").alias("minute")).agg(F.count(F.lit(1)).alias("n"))
-    per_user = per_minute.groupBy("user_id").agg(F.max("n").alias("peak_per_minute"), F.sum("n").alias("events"))
-    rule = F.when(
-        F.col("peak_per_minute") > config.bot_max_events_per_minute,
-        F.format_string(f"more than {config.bot_max_events_per_minute} events in a minute (%d)", F.col("peak_per_minute")),
-    ).when(
-        F.col("events") > config.bot_max_events_per_day,
-        F.format_string(f"more than {config.bot_max_events_per_day} events in a day (%d)", F.col("events")),
+def flag_bots(events: DataFrame, config: CleanConfig) -> DataFrame:
+    """Add ``bot_rule``: the rule a user's behaviour broke (no person clicks that fast or that much), else NULL.
+
+    Per-user windows: no shuffle after :func:`mark_duplicates`, and no join back.
+    """
+    per_minute = F.count(F.lit(1)).over(Window.partitionBy("user_id", F.date_trunc("minute", "event_time")))
+    user = Window.partitionBy("user_id")
+    counted = events.withColumn("_per_minute", per_minute)
+    peak, total = F.max("_per_minute").over(user), F.count(F.lit(1)).over(user)
+    limit_minute, limit_day = config.bot_max_events_per_minute, config.bot_max_events_per_day
+    rule = F.when(peak > limit_minute, F.format_string(f"more than {limit_minute} events in a minute (%d)", peak)).when(
+        total > limit_day, F.format_string(f"more than {limit_day} events in a day (%d)", total)
     )
-    return per_user.select("user_id", rule.alias("bot_rule")).where(F.col("bot_rule").isNotNull())
-
-
-def _most_frequent(events: DataFrame, column: str) -> DataFrame:
-    """(product_id, <column>_mode): the product's most frequent known value; ties to the smallest."""
-    counts = events.where(F.col(column).isNotNull()).groupBy("product_id", column).agg(F.count(F.lit(1)).alias("n"))
-    ranked = counts.withColumn("_rank", F.row_number().over(Window.partitionBy("product_id").orderBy(F.desc("n"), F.col(column))))
-    return ranked.where(F.col("_rank") == 1).select("product_id", F.col(column).alias(f"{column}_mode"))
+    return counted.withColumn("bot_rule", rule).drop("_per_minute")
 
 
 def fill_category_and_brand(events: DataFrame) -> DataFrame:
     """Fill missing category_code and brand from the product's most frequent known value, else ``unknown``.
 
     ``category_code_origin`` / ``brand_origin`` say where the value came from: source, product or unknown.
+    Ties between equally frequent values go to the smallest, so re-runs agree.
     """
-    filled = events
+    modes = events.groupBy("product_id").agg(*[F.mode(c, deterministic=True).alias(f"{c}_mode") for c in ("category_code", "brand")])
+    filled = events.join(modes, "product_id", how="left")
     for column in ("category_code", "brand"):
-        modes = _most_frequent(events, column)
-        filled = filled.join(modes, "product_id", how="left")
         mode = F.col(f"{column}_mode")
         origin = F.when(F.col(column).isNotNull(), F.lit("source")).when(mode.isNotNull(), F.lit("product")).otherwise(F.lit(UNKNOWN))
         filled = filled.withColumn(f"{column}_origin", origin).withColumn(column, F.coalesce(F.col(column), mode, F.lit(UNKNOWN))).drop(mode)
