@@ -162,6 +162,17 @@ def test_bots_are_quarantined_with_the_rule(spark: SparkSession, generated: tupl
     assert bots.where(~F.col("detail").startswith("more than 60 events in a minute")).count() == 0
 
 
+def test_quarantine_details_name_the_field_and_window(spark: SparkSession, generated: tuple[Config, dict[str, Any], day.Counts]) -> None:
+    cfg, _, _ = generated
+    details = table(spark, cfg, lake.QUARANTINE).groupBy("reason").agg(F.collect_set("detail").alias("d")).collect()
+    by_reason = {r["reason"]: r["d"] for r in details}
+    # Run date 2019-10-01: 3 days of late arrivals before it, 60 minutes of clock skew after it.
+    window = "is outside the trusted window [2019-09-28 00:00:00, 2019-10-02 01:00:00)"
+    assert by_reason["timestamp_out_of_range"] and all(window in d for d in by_reason["timestamp_out_of_range"])
+    assert all(d.startswith("price ") and "outside [0, 100000]" in d for d in by_reason["bad_price"])
+    assert all(d.startswith("event_type '") for d in by_reason["unknown_event_type"])
+
+
 def test_rerun_gives_identical_tables(spark: SparkSession, generated: tuple[Config, dict[str, Any], day.Counts]) -> None:
     cfg, _, counts = generated
     before = [sorted_rows(table(spark, cfg, t)) for t in (lake.SILVER_EVENTS, lake.QUARANTINE)]

@@ -67,16 +67,16 @@ def parse_events(bronze: DataFrame, layouts: Mapping[str, Layout], user_key: byt
         is_layout = F.col("source_layout") == F.lit(name)
         time = F.when(is_layout, parse_event_time(_blank_to_null(F.col("event_time")), layout.time_format)).otherwise(time)
     event_type = F.lower(F.trim(F.col("event_type")))
-    raw_user = _blank_to_null(F.col("user_id"))
+    raw_user, raw_category, raw_price = (_blank_to_null(F.col(c)) for c in ("user_id", "category_id", "price"))
     product = _blank_to_null(F.col("product_id")).try_cast("long")
-    category = _blank_to_null(F.col("category_id")).try_cast("long")
-    price = _blank_to_null(F.col("price")).try_cast("double")
+    category = raw_category.try_cast("long")
+    price = raw_price.try_cast("double")
     is_unparseable = (
         F.col("raw_record").isNotNull()
         | time.isNull()
         | product.isNull()
-        | (_blank_to_null(F.col("category_id")).isNotNull() & category.isNull())
-        | (_blank_to_null(F.col("price")).isNotNull() & price.isNull())
+        | (raw_category.isNotNull() & category.isNull())
+        | (raw_price.isNotNull() & price.isNull())
     )
     user = pseudonymised_user_id(raw_user, user_key) if user_key else raw_user.try_cast("long")
     bronze_row = F.struct(*[F.col(c) for c in bronze.columns])
@@ -102,12 +102,18 @@ def parse_events(bronze: DataFrame, layouts: Mapping[str, Layout], user_key: byt
     )
 
 
-def quarantine_reason(config: CleanConfig, run_date: dt.date) -> Column:
-    """The first quarantine reason that applies to a parsed row, or NULL for a trustworthy row."""
+def trusted_window(config: CleanConfig, run_date: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """[earliest, latest) event times trusted for a run date: late arrivals and a little clock skew, never before launch."""
     earliest = max(config.site_launch, run_date - dt.timedelta(days=config.max_late_days))
     latest = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time()) + dt.timedelta(minutes=config.max_future_minutes)
+    return dt.datetime.combine(earliest, dt.time()), latest
+
+
+def quarantine_reason(config: CleanConfig, run_date: dt.date) -> Column:
+    """The first quarantine reason that applies to a parsed row, or NULL for a trustworthy row."""
+    earliest, latest = trusted_window(config, run_date)
     time = F.col("event_time")
-    is_out_of_range = (time < F.lit(dt.datetime.combine(earliest, dt.time()))) | (time >= F.lit(latest))
+    is_out_of_range = (time < F.lit(earliest)) | (time >= F.lit(latest))
     price = F.col("price")
     return (
         F.when(F.col("is_unparseable") | F.col("is_user_unparseable"), F.lit(MALFORMED))
@@ -121,7 +127,7 @@ def quarantine_reason(config: CleanConfig, run_date: dt.date) -> Column:
 def quarantine_detail(config: CleanConfig, run_date: dt.date) -> Column:
     """What exactly is wrong with a quarantined row, naming the field and its raw value."""
     raw = lambda c: F.coalesce(F.col(f"bronze.{c}"), F.lit("NULL"))  # noqa: E731
-    earliest = max(config.site_launch, run_date - dt.timedelta(days=config.max_late_days))
+    earliest, latest = trusted_window(config, run_date)
     reason = F.col("reason")
     return (
         F.when(F.col("bronze.raw_record").isNotNull(), F.lit("the reader could not split the record into its fields"))
@@ -134,7 +140,7 @@ def quarantine_detail(config: CleanConfig, run_date: dt.date) -> Column:
         .when(reason == BAD_PRICE, F.format_string(f"price %s is outside [0, {config.max_price:g}]", raw("price")))
         .when(
             reason == TIMESTAMP_OUT_OF_RANGE,
-            F.format_string(f"event_time %s is before {earliest} or after run date {run_date} + {config.max_future_minutes} min", raw("event_time")),
+            F.format_string(f"event_time %s is outside the trusted window [{earliest}, {latest})", raw("event_time")),
         )
     )
 
