@@ -35,6 +35,13 @@ def config(lake_root: Path) -> Config:
     )
 
 
+def lake_config(config: Config, root: Path, *overrides: str) -> Config:
+    """The test config with its own lake root, for tests that must not share tables."""
+    s = config.spark
+    spark_keys = [f"spark.master={s.master}", f"spark.shuffle_partitions={s.shuffle_partitions}", f"spark.jars_cache={s.jars_cache}"]
+    return load_config(None, overrides=[f"lake.root={root}", *spark_keys, *overrides], environ={})
+
+
 @pytest.fixture(scope="session")
 def spark(config: Config) -> Iterator:
     from ecomlake.session import start_session

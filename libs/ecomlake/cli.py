@@ -25,6 +25,7 @@ JOB_MODULES = (
     "ecomlake.generate.job",
     "ecomlake.ingest.job",
     "ecomlake.clean.job",
+    "ecomlake.featurize.job",
     "ecomlake.demo",
     "ecomlake.setup_jobs",
 )

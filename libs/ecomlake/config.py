@@ -168,17 +168,53 @@ class CleanConfig:
     bot_max_events_per_minute: int = 60  # no person clicks faster
     bot_max_events_per_day: int = 5_000
     bot_action: Literal["remove", "flag"] = "remove"  # remove to quarantine, or keep with is_bot set
-    session_gap_minutes: int = 30  # splits sessions where the source has none
 
     def validate(self) -> None:
         for name in ("max_late_days", "max_future_minutes", "near_duplicate_seconds"):
             if getattr(self, name) < 0:
                 raise InvalidValue(name, f"must be >= 0, got {getattr(self, name)}")
-        for name in ("bot_max_events_per_minute", "bot_max_events_per_day", "session_gap_minutes"):
+        for name in ("bot_max_events_per_minute", "bot_max_events_per_day"):
             if getattr(self, name) < 1:
                 raise InvalidValue(name, f"must be >= 1, got {getattr(self, name)}")
         if self.max_price <= 0:
             raise InvalidValue("max_price", f"must be > 0, got {self.max_price}")
+
+
+@dataclass(frozen=True)
+class InteractionWeights:
+    """Implicit-feedback weight of one event of each type in ``interactions.strength``."""
+
+    view: float = 1.0
+    cart: float = 3.0
+    remove_from_cart: float = 0.0
+    purchase: float = 5.0
+
+    def validate(self) -> None:
+        for name, weight in dataclasses.asdict(self).items():
+            if weight < 0:
+                raise InvalidValue(name, f"must be >= 0 (ALS confidence cannot be negative), got {weight}")
+
+
+@dataclass(frozen=True)
+class FeaturizeConfig:
+    """Gold feature definitions (see ecomlake.featurize and the data dictionary in docs/)."""
+
+    session_gap_minutes: int = 30  # inactivity that ends a session (source sessions are split by it too)
+    dwell_cap_seconds: int = 600  # a gap to the next event longer than this counts as this much dwell time
+    windows_days: tuple[int, ...] = (7, 30, 90)  # trailing windows for the windowed counts
+    top_affinities: int = 3  # categories and brands listed per user
+    interaction_weights: InteractionWeights = field(default_factory=InteractionWeights)
+    interaction_half_life_days: float | None = 30.0  # None: no time decay
+    label_horizon_days: int = 14  # churn/purchase labels look this many days past the cut-off
+
+    def validate(self) -> None:
+        for name in ("session_gap_minutes", "dwell_cap_seconds", "top_affinities", "label_horizon_days"):
+            if getattr(self, name) < 1:
+                raise InvalidValue(name, f"must be >= 1, got {getattr(self, name)}")
+        if not self.windows_days or any(w < 1 for w in self.windows_days) or len(set(self.windows_days)) != len(self.windows_days):
+            raise InvalidValue("windows_days", f"must be distinct whole days >= 1, e.g. [7, 30, 90]; got {list(self.windows_days)}")
+        if self.interaction_half_life_days is not None and self.interaction_half_life_days <= 0:
+            raise InvalidValue("interaction_half_life_days", f"must be > 0 or null (no decay), got {self.interaction_half_life_days}")
 
 
 @dataclass(frozen=True)
@@ -203,6 +239,7 @@ class Config:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     clean: CleanConfig = field(default_factory=CleanConfig)
+    featurize: FeaturizeConfig = field(default_factory=FeaturizeConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     origin: str = field(default=DEFAULTS_ORIGIN, compare=False)
 
@@ -233,7 +270,7 @@ def load_config(
         raw = read_yaml_mapping(
             Path(path),
             f"config file not found: {path} (pass an existing file with --conf, e.g. conf/local.yaml)",
-            "the top level must be a mapping of sections (lake, spark, generator, ingest, clean, privacy)",
+            "the top level must be a mapping of sections (lake, spark, generator, ingest, clean, featurize, privacy)",
         )
     for env_name, key in ENV_OVERRIDES.items():
         if environ.get(env_name):
@@ -361,10 +398,11 @@ def _convert(tp: Any, value: Any, key: str, origin: str, origins: Mapping[str, s
         if value not in args:
             raise _fail(key, f"must be one of {', '.join(map(str, args))}; got {value!r}", origin, origins)
         return value
-    if typing.get_origin(tp) is tuple:  # only tuple[str, ...]: a YAML list of strings
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise _fail(key, f"expected a list of strings, got {value!r}", origin, origins)
-        return tuple(value)
+    if typing.get_origin(tp) is tuple:  # tuple[X, ...]: a YAML list of X
+        if not isinstance(value, list):
+            kinds = {str: "strings", int: "integers", float: "numbers"}
+            raise _fail(key, f"expected a list of {kinds.get(args[0], 'values')}, got {value!r}", origin, origins)
+        return tuple(_convert(args[0], v, f"{key}[{i}]", origin, origins) for i, v in enumerate(value))
     if typing.get_origin(tp) is dict:
         if not isinstance(value, dict):
             raise _fail(key, f"expected a mapping, got {value!r}", origin, origins)

@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from ecomlake.config import LakeConfig
 from ecomlake.errors import InputMissingError
+from ecomlake.schema import TableSchema
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,20 @@ SILVER_EVENTS = Table("silver", "events", partition_by=("event_date",))  # typed
 QUARANTINE = Table("silver", "quarantine", partition_by=("ingest_date",))  # rejected rows with a reason (ecomlake.clean)
 RUN_AUDIT = Table("ops", "run_audit")  # row conservation of every clean run
 
-ALL_TABLES: tuple[Table, ...] = (GENERATOR_RUNS, BRONZE_EVENTS, SILVER_EVENTS, QUARANTINE, RUN_AUDIT)
+# Gold (ecomlake.featurize; columns documented in ecomlake.featurize.schemas). Daily tables hold one
+# slice per event day; snapshot tables one slice per as-of date, computed from the daily tables.
+SESSIONS = Table("gold", "sessions", partition_by=("session_date",))
+USER_ITEM_DAILY = Table("gold", "user_item_daily", partition_by=("event_date",))
+DAILY_KPIS = Table("gold", "daily_kpis")
+USER_FEATURES = Table("gold", "user_features", partition_by=("as_of_date",))
+ITEM_FEATURES = Table("gold", "item_features", partition_by=("as_of_date",))
+INTERACTIONS = Table("gold", "interactions", partition_by=("as_of_date",))
+LABELS = Table("gold", "labels", partition_by=("cutoff_date",))
+
+ALL_TABLES: tuple[Table, ...] = (
+    GENERATOR_RUNS, BRONZE_EVENTS, SILVER_EVENTS, QUARANTINE, RUN_AUDIT,
+    SESSIONS, USER_ITEM_DAILY, DAILY_KPIS, USER_FEATURES, ITEM_FEATURES, INTERACTIONS, LABELS,
+)  # fmt: skip
 
 
 def table_exists(spark: SparkSession, lake: LakeConfig, table: Table) -> bool:
@@ -60,24 +75,52 @@ def write_table(
     table: Table,
     mode: str = "overwrite",
     replace_where: str | None = None,
+    schema: TableSchema | None = None,
+    overwrite_schema: bool = False,
 ) -> None:
     """Write ``df`` to the table as one Delta commit: all of it or, with ``replace_where``, one slice.
 
-    A failed write commits nothing, so readers keep seeing the previous version.
+    A failed write commits nothing, so readers keep seeing the previous version. With ``schema``,
+    the rows are conformed to it and its column and table comments are written into Delta.
+    ``overwrite_schema`` lets a whole-table overwrite change the columns (a full rebuild).
     """
+    if schema is not None:
+        df = schema.conform(df)
     writer = df.write.format("delta").mode(mode)
     if table.partition_by:
         writer = writer.partitionBy(*table.partition_by)
     if replace_where is not None:
         writer = writer.option("replaceWhere", replace_where)
+    if overwrite_schema:
+        writer = writer.option("overwriteSchema", "true")
     writer.save(table.path(lake))
     register_table(df.sparkSession, lake, table)
+    if schema is not None:
+        _set_table_comment(df.sparkSession, lake, table, schema.description)
 
 
 def register_table(spark: SparkSession, lake: LakeConfig, table: Table) -> None:
     """Name the table in the session catalog (an external table over its Delta folder)."""
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {lake.database}")
     spark.sql(f"CREATE TABLE IF NOT EXISTS {table.qualified_name(lake)} USING DELTA LOCATION '{table.path(lake)}'")
+
+
+def _set_table_comment(spark: SparkSession, lake: LakeConfig, table: Table, comment: str) -> None:
+    """Set the Delta table's description, only when it differs (each change is a commit)."""
+    from delta.tables import DeltaTable
+
+    if DeltaTable.forPath(spark, table.path(lake)).detail().first()["description"] != comment:
+        escaped = comment.replace("\\", "\\\\").replace("'", "\\'")
+        spark.sql(f"COMMENT ON TABLE {table.qualified_name(lake)} IS '{escaped}'")
+
+
+def last_commit_rows(spark: SparkSession, lake: LakeConfig, table: Table) -> int:
+    """Rows the table's latest write wrote (from the Delta log: no scan; comment changes are skipped)."""
+    from delta.tables import DeltaTable
+
+    writes = DeltaTable.forPath(spark, table.path(lake)).history(5).where("operation = 'WRITE'").orderBy(F.col("version").desc())
+    latest = writes.select("operationMetrics").first()
+    return int((latest[0] or {}).get("numOutputRows", 0)) if latest else 0
 
 
 def table_summary(spark: SparkSession, lake: LakeConfig) -> list[tuple[str, int, int, str]]:

@@ -28,7 +28,6 @@ SILVER_SCHEMA = T.StructType(
         T.StructField("brand", T.StringType(), False),
         T.StructField("price", T.DoubleType(), True),
         T.StructField("user_id", T.LongType(), True),
-        T.StructField("session_id", T.StringType(), True),
         T.StructField("user_session", T.StringType(), True),
         T.StructField("order_id", T.StringType(), True),
         T.StructField("category_code_origin", T.StringType(), False),
@@ -61,10 +60,8 @@ def classify(bronze: DataFrame, layouts: Mapping[str, Layout], config: CleanConf
     duplicates = (
         marked.where(F.col("duplicate").isNotNull()).withColumn("disposition", F.lit(rules.DUPLICATE)).withColumn("reason", F.col("duplicate"))
     )
-    # Bots and sessions are per-user windows over the partitioning the duplicate window made.
-    with_bots = (
-        marked.where(F.col("duplicate").isNull()).transform(rules.flag_bots, config).transform(rules.add_session_id, config.session_gap_minutes)
-    )
+    # The bot windows are per user, over the partitioning the duplicate window made.
+    with_bots = marked.where(F.col("duplicate").isNull()).transform(rules.flag_bots, config)
     is_removed_bot = F.col("bot_rule").isNotNull() & F.lit(config.bot_action == "remove")
     judged = (
         with_bots.withColumn("disposition", F.when(is_removed_bot, F.lit(rules.BOT)).otherwise(F.lit(rules.KEPT)))
@@ -135,7 +132,6 @@ def silver_rows(classified: DataFrame) -> DataFrame:
         "brand",
         "price",
         "user_id",
-        "session_id",
         "user_session",
         "order_id",
         "category_code_origin",

@@ -1,4 +1,4 @@
-"""Cleaning rules as DataFrame transforms: parse, quarantine, deduplicate, find bots, fill, sessionise.
+"""Cleaning rules as DataFrame transforms: parse, quarantine, deduplicate, find bots, fill.
 
 Every bronze row ends in exactly one *disposition*: ``kept`` (silver), ``quarantined`` (with a
 reason), ``duplicate`` (exact or near, counted and dropped) or ``bot`` (removed to quarantine, or
@@ -150,7 +150,7 @@ def mark_duplicates(events: DataFrame, near_seconds: int) -> DataFrame:
     user, product and type again within ``near_seconds`` of the previous one; else NULL.
 
     One window per user, ordered so that copies sit next to each other: the rows are shuffled by
-    user once, and the bot and session windows that follow reuse that partitioning. Which copy
+    user once, and the bot windows that follow reuse that partitioning. Which copy
     survives is deterministic (earliest source file first), so re-runs agree.
     """
     rest = [c for c in EVENT_COLUMNS if c not in ("user_id", "product_id", "event_type", "event_time")]
@@ -192,14 +192,3 @@ def fill_category_and_brand(events: DataFrame) -> DataFrame:
         origin = F.when(F.col(column).isNotNull(), F.lit("source")).when(mode.isNotNull(), F.lit("product")).otherwise(F.lit(UNKNOWN))
         filled = filled.withColumn(f"{column}_origin", origin).withColumn(column, F.coalesce(F.col(column), mode, F.lit(UNKNOWN))).drop(mode)
     return filled
-
-
-def add_session_id(events: DataFrame, gap_minutes: int) -> DataFrame:
-    """``session_id``: the source's session where it has one, else a session split by ``gap_minutes`` of inactivity."""
-    by_user = Window.partitionBy("user_id").orderBy("event_time", "product_id", "event_type")
-    gap = F.col("event_time").cast("long") - F.lag("event_time").over(by_user).cast("long")
-    is_start = gap.isNull() | (gap > gap_minutes * 60)
-    numbered = events.withColumn("_start", F.when(is_start, F.col("event_time").cast("long")))
-    session_start = F.max("_start").over(by_user.rowsBetween(Window.unboundedPreceding, Window.currentRow))
-    derived = F.concat_ws("-", F.lit("u"), F.col("user_id").cast("string"), session_start.cast("string"))
-    return numbered.withColumn("session_id", F.coalesce(F.col("user_session"), derived)).drop("_start")
