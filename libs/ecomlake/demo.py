@@ -1,8 +1,8 @@
 """``ecomlake demo``: the main job end to end on a generated sample, ending with the lake's tables.
 
 The README's first command runs this on a fresh machine. It generates a day of events with faults
-into the lake's landing area, then ingests it to bronze and cleans it to silver and quarantine, and
-reads the Delta tables back.
+into the lake's landing area, then ingests it to bronze, cleans it to silver and quarantine,
+featurises it into the gold tables, and reads the Delta tables back.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pyspark.sql import SparkSession
 from ecomlake import lake
 from ecomlake.clean import job as clean_job
 from ecomlake.config import Config
+from ecomlake.featurize import job as featurize_job
 from ecomlake.generate import job as generate_job
 from ecomlake.ingest import job as ingest_job
 from ecomlake.job import Job
@@ -37,6 +38,7 @@ def run(spark: SparkSession | None, config: Config, args: argparse.Namespace) ->
         date = config.generator.start_date + dt.timedelta(days=offset)
         ingest_job.run(spark, config, argparse.Namespace(date=date, path=None))
         clean_job.run(spark, config, argparse.Namespace(date=date))
+        featurize_job.run(spark, config, argparse.Namespace(date=date, full=False))
     print("demo: Delta tables in the lake (read back through Spark):")
     for name, rows, version, path in lake.table_summary(spark, config.lake):
         print(f"  {name:<32} {rows:>12,} rows  version {version:<4} {path}")

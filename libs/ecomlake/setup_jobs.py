@@ -1,8 +1,9 @@
-"""Jobs that need no Spark session: ``ecomlake jars`` (cache the Delta jars) and ``ecomlake config``."""
+"""Jobs that need no Spark session: ``ecomlake jars`` (cache the Delta jars), ``ecomlake config`` and ``ecomlake docs``."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import yaml
 from pyspark.sql import SparkSession
@@ -29,6 +30,22 @@ def run_config(spark: SparkSession | None, config: Config, args: argparse.Namesp
     print(yaml.safe_dump(data, sort_keys=False), end="")
 
 
+def _docs_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default="docs/data_dictionary.md", help="where to write it (default docs/data_dictionary.md; - for stdout)")
+
+
+def run_docs(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> None:
+    from ecomlake.dictionary import data_dictionary
+
+    text = data_dictionary(config)
+    if args.out == "-":
+        print(text, end="")
+        return
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    print(f"wrote {args.out}")
+
+
 JOBS = (
     Job(
         "jars",
@@ -39,5 +56,12 @@ JOBS = (
     ),
     Job(
         "config", "Print the effective configuration after files, environment and flags, with every key", _no_arguments, run_config, needs_spark=False
+    ),
+    Job(
+        "docs",
+        "Write the data dictionary (gold tables' columns, meanings, units) from the schemas in code",
+        _docs_arguments,
+        run_docs,
+        needs_spark=False,
     ),
 )

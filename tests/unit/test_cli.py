@@ -51,6 +51,19 @@ def test_usage_error_exits_2() -> None:
     assert exit_info.value.code == 2
 
 
+@pytest.mark.parametrize("argv", [["featurize"], ["featurize", "--date", "2019-10-01", "--full"], ["featurize", "--date", "1 Oct"]])
+def test_featurize_needs_one_of_date_or_full(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and ("--date" in capsys.readouterr().err)
+
+
+def test_docs_job_renders_the_data_dictionary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["docs", "--out", "-"]) == 0
+    out = capsys.readouterr().out
+    assert "### `gold.user_features`" in out and "| `recency_days` | int |" in out
+
+
 @pytest.mark.parametrize("entry", sorted((REPO / "jobs").glob("*.py")), ids=lambda p: p.name)
 def test_every_entry_file_is_a_thin_call_of_the_cli(entry: Path) -> None:
     tree = ast.parse(entry.read_text())

@@ -113,6 +113,20 @@ def test_impossible_combination_names_key(tmp_path: Path) -> None:
         load_config(path, environ={})
 
 
+def test_featurize_lists_and_weights_are_checked(tmp_path: Path) -> None:
+    cfg = load_config(None, overrides=["featurize.windows_days=[1, 7]", "featurize.interaction_half_life_days=null"], environ={})
+    assert cfg.featurize.windows_days == (1, 7) and cfg.featurize.interaction_half_life_days is None
+    path = write(tmp_path, "featurize:\n  windows_days: [7, seven]\n")
+    with pytest.raises(ConfigError, match=r"key 'featurize\.windows_days\[1\]': expected an integer, got 'seven'"):
+        load_config(path, environ={})
+    with pytest.raises(ConfigError, match=r"key 'featurize\.windows_days': must be distinct whole days >= 1"):
+        load_config(None, overrides=["featurize.windows_days=[7, 7]"], environ={})
+    with pytest.raises(ConfigError, match=r"key 'featurize\.windows_days': expected a list of integers, got 7"):
+        load_config(None, overrides=["featurize.windows_days=7"], environ={})
+    with pytest.raises(ConfigError, match=r"key 'featurize\.interaction_weights\.cart': must be >= 0"):
+        load_config(None, overrides=["featurize.interaction_weights.cart=-1"], environ={})
+
+
 def test_bad_override_names_the_flag() -> None:
     with pytest.raises(ConfigError, match=r"--set spark.shuffle_partitions=many: key 'spark.shuffle_partitions'"):
         load_config(None, overrides=["spark.shuffle_partitions=many"], environ={})

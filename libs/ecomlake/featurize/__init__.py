@@ -8,6 +8,7 @@
 - :mod:`.kpis`          gold.daily_kpis
 - :mod:`.labels`        gold.labels (churn, purchase) and the leak-free training set
 - :mod:`.ranking`       ranks and quintiles without a global sort
+- :mod:`.columns`       shared column functions: counts by type, exact sums, safe ratios
 - :mod:`.schemas`       every gold column's type, meaning and unit (the data dictionary)
 - :mod:`.job`           the job: a day incrementally, or a full rebuild
 """

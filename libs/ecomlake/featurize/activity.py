@@ -9,7 +9,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from ecomlake.featurize.sessions import CART, PURCHASE, REMOVE, VIEW, count_of
+from ecomlake.featurize.columns import CART, PURCHASE, REMOVE, VIEW, count_of, exact_sum
 
 
 def user_item_daily(events: DataFrame) -> DataFrame:
@@ -25,9 +25,9 @@ def user_item_daily(events: DataFrame) -> DataFrame:
         count_of(REMOVE).alias("removes"),
         count_of(PURCHASE).alias("purchases"),
         F.count(F.when(is_view & has_price, True)).alias("priced_views"),
-        F.coalesce(F.sum(F.when(is_view, F.col("price"))), F.lit(0.0)).alias("view_price_sum"),
+        F.coalesce(exact_sum(F.when(is_view, F.col("price"))), F.lit(0.0)).alias("view_price_sum"),
         F.count(F.when(is_purchase & has_price, True)).alias("priced_purchases"),
-        F.coalesce(F.sum(F.when(is_purchase, F.col("price"))), F.lit(0.0)).alias("revenue"),
+        F.coalesce(exact_sum(F.when(is_purchase, F.col("price"))), F.lit(0.0)).alias("revenue"),
         F.min("price").alias("price_min"),
         F.max("price").alias("price_max"),
         F.min("event_time").alias("first_event_time"),

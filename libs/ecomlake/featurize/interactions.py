@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ecomlake.config import FeaturizeConfig
+from ecomlake.featurize.columns import exact_sum
 
 
 def interactions(activity: DataFrame, as_of: dt.date, config: FeaturizeConfig) -> DataFrame:
@@ -29,7 +30,7 @@ def interactions(activity: DataFrame, as_of: dt.date, config: FeaturizeConfig) -
             *[F.sum(c).alias(c) for c in ("views", "carts", "removes", "purchases")],
             F.min("first_event_time").alias("first_interaction_time"),
             F.max("last_event_time").alias("last_interaction_time"),
-            F.sum(weighted.cast("double")).alias("strength"),
+            exact_sum(weighted, scale=12).alias("strength"),
         )
         .withColumn("as_of_date", F.lit(as_of))
     )

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from ecomlake.config import FeaturizeConfig
+from ecomlake.featurize.columns import exact_sum, ratio
 from ecomlake.featurize.ranking import with_competition_rank
-from ecomlake.featurize.users import ratio
 
 
 def item_features(activity: DataFrame, as_of: dt.date, config: FeaturizeConfig) -> DataFrame:
@@ -23,33 +23,38 @@ def item_features(activity: DataFrame, as_of: dt.date, config: FeaturizeConfig) 
     def in_window(days: int) -> Column:
         return F.col("event_date") > F.date_sub(F.lit(as_of), days)
 
-    windowed = []
-    for w in config.windows_days:
-        windowed += [
-            F.coalesce(F.sum(F.when(in_window(w), F.col(metric))), F.lit(0)).alias(f"{metric}_{w}d") for metric in ("views", "carts", "purchases")
-        ]
-        windowed.append(F.count_distinct(F.when(in_window(w), F.col("user_id"))).alias(f"unique_users_{w}d"))
-    # Category and brand as on the product's latest day (ties: the largest value, so re-runs agree).
-    latest_first = Window.partitionBy("product_id").orderBy(F.col("event_date").desc(), F.col("category_code").desc(), F.col("brand").desc())
-    latest = (
-        activity.select("product_id", "event_date", "category_id", "category_code", "brand")
-        .withColumn("_n", F.row_number().over(latest_first))
-        .where(F.col("_n") == 1)
-        .drop("_n", "event_date")
-    )
-    totals = activity.groupBy("product_id").agg(
+    # Two levels, per (product, user) then per product, count distinct users without distinct aggregates.
+    windows = config.windows_days
+    per_user = activity.groupBy("product_id", "user_id").agg(
         F.min("first_event_time").alias("first_event_time"),
         F.max("last_event_time").alias("last_event_time"),
-        *[F.sum(c).alias(c) for c in ("views", "carts", "purchases", "revenue")],
-        F.count_distinct("user_id").alias("unique_users"),
-        F.count_distinct(F.when(F.col("purchases") > 0, F.col("user_id"))).alias("buyers"),
-        ratio(F.sum("view_price_sum"), F.sum("priced_views")).alias("price_avg"),
+        *[F.sum(c).alias(c) for c in ("views", "carts", "purchases", "priced_views")],
+        *[exact_sum(c).alias(c) for c in ("revenue", "view_price_sum")],
         F.min("price_min").alias("price_min"),
         F.max("price_max").alias("price_max"),
-        *windowed,
+        F.max("event_date").alias("_last_day"),
+        # The product's category and brand on its latest day; ties go to the largest values, so re-runs agree.
+        F.max(F.struct("event_date", "category_code", "brand", "category_id")).alias("_latest"),
+        *[F.coalesce(F.sum(F.when(in_window(w), F.col(m))), F.lit(0)).alias(f"{m}_{w}d") for w in windows for m in ("views", "carts", "purchases")],
+    )
+    is_recent = {w: F.col("_last_day") > F.date_sub(F.lit(as_of), w) for w in windows}
+    totals = per_user.groupBy("product_id").agg(
+        F.min("first_event_time").alias("first_event_time"),
+        F.max("last_event_time").alias("last_event_time"),
+        *[F.sum(c).alias(c) for c in ("views", "carts", "purchases")],
+        exact_sum("revenue").alias("revenue"),
+        F.count(F.lit(1)).alias("unique_users"),
+        F.count(F.when(F.col("purchases") > 0, True)).alias("buyers"),
+        ratio(exact_sum("view_price_sum"), F.sum("priced_views")).alias("price_avg"),
+        F.min("price_min").alias("price_min"),
+        F.max("price_max").alias("price_max"),
+        *[F.sum(f"{m}_{w}d").alias(f"{m}_{w}d") for w in windows for m in ("views", "carts", "purchases")],
+        *[F.count(F.when(is_recent[w], True)).alias(f"unique_users_{w}d") for w in windows],
+        F.max("_latest").alias("_latest"),
     )
     items = (
-        totals.join(latest, "product_id", how="left")
+        totals.select("*", *[F.col(f"_latest.{c}").alias(c) for c in ("category_id", "category_code", "brand")])
+        .drop("_latest")
         .withColumn("as_of_date", F.lit(as_of))
         .withColumn("view_to_cart_rate", ratio(F.col("carts"), F.col("views")))
         .withColumn("cart_to_purchase_rate", ratio(F.col("purchases"), F.col("carts")))

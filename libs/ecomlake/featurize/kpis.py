@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from ecomlake.featurize.users import ratio
+from ecomlake.featurize.columns import exact_sum, ratio
 
 
 def daily_kpis(sessions: DataFrame, days: Sequence[dt.date]) -> DataFrame:
@@ -18,21 +18,31 @@ def daily_kpis(sessions: DataFrame, days: Sequence[dt.date]) -> DataFrame:
     history = sessions.where(F.col("session_date") <= F.lit(last_day))
     first_day = history.groupBy("user_id").agg(F.min("session_date").alias("_first_day"))
     day_sessions = history.where(F.col("session_date").isin(list(days))).join(first_day, "user_id", how="left")
-    is_new = F.col("_first_day") == F.col("session_date")
-    count_sessions = lambda condition: F.count(F.when(condition, True))  # noqa: E731
-    kpis = day_sessions.groupBy(F.col("session_date").alias("kpi_date")).agg(
-        F.count_distinct("user_id").alias("active_users"),
-        F.count_distinct(F.when(is_new, F.col("user_id"))).alias("new_users"),
+
+    # Per (day, user) first, so the day's users are counted without distinct aggregates.
+    def has(column: str) -> Column:
+        return F.when(F.col(column) > 0, 1).otherwise(0)
+
+    per_user = day_sessions.groupBy("session_date", "user_id").agg(
+        F.max(F.col("_first_day") == F.col("session_date")).alias("_is_new"),
         F.count(F.lit(1)).alias("sessions"),
         *[F.sum(c).alias(c) for c in ("events", "views", "carts", "removes", "purchases", "orders")],
-        F.sum("revenue").alias("gmv"),
-        count_sessions(F.col("views") > 0).alias("sessions_with_view"),
-        count_sessions(F.col("carts") > 0).alias("sessions_with_cart"),
-        count_sessions(F.col("purchases") > 0).alias("sessions_with_purchase"),
-        count_sessions((F.col("views") > 0) & (F.col("carts") > 0)).alias("_view_and_cart"),
-        count_sessions((F.col("carts") > 0) & (F.col("purchases") > 0)).alias("_cart_and_purchase"),
-        count_sessions(F.col("events") == 1).alias("_single_event"),
-        F.avg("duration_seconds").alias("avg_session_seconds"),
+        *[exact_sum(c).alias(c) for c in ("revenue", "duration_seconds")],
+        F.sum(has("views")).alias("sessions_with_view"),
+        F.sum(has("carts")).alias("sessions_with_cart"),
+        F.sum(has("purchases")).alias("sessions_with_purchase"),
+        F.sum(has("views") * has("carts")).alias("_view_and_cart"),
+        F.sum(has("carts") * has("purchases")).alias("_cart_and_purchase"),
+        F.sum(F.when(F.col("events") == 1, 1).otherwise(0)).alias("_single_event"),
+    )
+    kpis = per_user.groupBy(F.col("session_date").alias("kpi_date")).agg(
+        F.count(F.lit(1)).alias("active_users"),
+        F.count(F.when(F.col("_is_new"), True)).alias("new_users"),
+        *[F.sum(c).alias(c) for c in ("sessions", "events", "views", "carts", "removes", "purchases", "orders")],
+        exact_sum("revenue").alias("gmv"),
+        *[F.sum(c).alias(c) for c in ("sessions_with_view", "sessions_with_cart", "sessions_with_purchase", "_view_and_cart", "_cart_and_purchase")],
+        F.sum("_single_event").alias("_single_event"),
+        (exact_sum("duration_seconds") / F.sum("sessions")).alias("avg_session_seconds"),
     )
     return (
         kpis.withColumn("returning_users", F.col("active_users") - F.col("new_users"))

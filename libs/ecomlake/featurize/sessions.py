@@ -14,19 +14,10 @@ session has no known dwell.
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-VIEW, CART, REMOVE, PURCHASE = "view", "cart", "remove_from_cart", "purchase"
-
-
-def count_of(event_type: str) -> Column:
-    """Column aggregate: how many rows are events of ``event_type``."""
-    return F.count(F.when(F.col("event_type") == event_type, True))
-
-
-def seconds_between(later: Column, earlier: Column) -> Column:
-    return (F.unix_micros(later) - F.unix_micros(earlier)) / 1e6
+from ecomlake.featurize.columns import CART, PURCHASE, REMOVE, VIEW, count_of, exact_sum, iso_weekday, seconds_between
 
 
 def assign_sessions(events: DataFrame, gap_minutes: int, dwell_cap_seconds: int) -> DataFrame:
@@ -65,11 +56,12 @@ def sessions(events: DataFrame, gap_minutes: int, dwell_cap_seconds: int) -> Dat
             count_of(CART).alias("carts"),
             count_of(REMOVE).alias("removes"),
             count_of(PURCHASE).alias("purchases"),
-            F.count_distinct("product_id").alias("distinct_products"),
-            F.count_distinct(F.when(is_purchase, order_key)).alias("orders"),
-            F.coalesce(F.sum(F.when(is_purchase, F.col("price"))), F.lit(0.0)).alias("revenue"),
+            # Sets per session are small; size(collect_set) avoids the row expansion of several distinct counts.
+            F.size(F.collect_set("product_id")).cast("long").alias("distinct_products"),
+            F.size(F.collect_set(F.when(is_purchase, order_key))).cast("long").alias("orders"),
+            F.coalesce(exact_sum(F.when(is_purchase, F.col("price"))), F.lit(0.0)).alias("revenue"),
             F.max(F.when(is_purchase, F.col("event_time"))).alias("last_purchase_time"),
-            F.coalesce(F.sum("dwell_seconds"), F.lit(0.0)).alias("dwell_seconds"),
+            F.coalesce(exact_sum("dwell_seconds"), F.lit(0.0)).alias("dwell_seconds"),
             F.count("dwell_seconds").alias("dwell_events"),
         )
     )
@@ -96,8 +88,3 @@ def sessions(events: DataFrame, gap_minutes: int, dwell_cap_seconds: int) -> Dat
         F.hour("session_start").alias("start_hour"),
         iso_weekday(F.col("session_start")).alias("start_weekday"),
     )
-
-
-def iso_weekday(ts: Column) -> Column:
-    """1 = Monday .. 7 = Sunday (Spark's dayofweek starts on Sunday)."""
-    return (F.dayofweek(ts) + 5) % 7 + 1

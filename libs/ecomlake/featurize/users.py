@@ -13,12 +13,8 @@ from pyspark.sql import functions as F
 
 from ecomlake.clean.rules import UNKNOWN
 from ecomlake.config import FeaturizeConfig
+from ecomlake.featurize.columns import exact_sum, ratio
 from ecomlake.featurize.ranking import with_quintile
-
-
-def ratio(numerator: Column, denominator: Column) -> Column:
-    """numerator / denominator, NULL when the denominator is 0 or NULL."""
-    return F.when(denominator > 0, numerator / denominator)
 
 
 def days_before(as_of: dt.date, ts: Column) -> Column:
@@ -60,15 +56,15 @@ def _from_sessions(sessions: DataFrame, as_of: dt.date, windows: tuple[int, ...]
         F.min("session_start").alias("first_event_time"),
         F.max("session_end").alias("last_event_time"),
         F.max("last_purchase_time").alias("last_purchase_time"),
-        F.count_distinct("session_date").alias("active_days"),
+        F.size(F.collect_set("session_date")).cast("long").alias("active_days"),
         F.count(F.lit(1)).alias("sessions"),
         F.sum("orders").alias("orders"),
-        F.sum("revenue").alias("revenue"),
+        exact_sum("revenue").alias("revenue"),
         *[F.sum(c).alias(c) for c in ("events", "views", "carts", "removes", "purchases")],
         *windowed,
         ratio(F.count(F.when(has_cart & (F.col("purchases") == 0), True)), F.count(F.when(has_cart, True))).alias("cart_abandonment_rate"),
-        F.avg("duration_seconds").alias("avg_session_seconds"),
-        ratio(F.sum("dwell_seconds"), F.sum("dwell_events")).alias("avg_dwell_seconds"),
+        (exact_sum("duration_seconds") / F.count(F.lit(1))).alias("avg_session_seconds"),
+        ratio(exact_sum("dwell_seconds"), F.sum("dwell_events")).alias("avg_dwell_seconds"),
         F.mode("start_hour", deterministic=True).alias("preferred_hour"),
         F.mode("start_weekday", deterministic=True).alias("preferred_weekday"),
     )
@@ -80,16 +76,16 @@ def _from_activity(activity: DataFrame) -> DataFrame:
         (F.sum("carts") > 0).alias("carted"),
         (F.sum("purchases") > 0).alias("bought"),
         F.sum("priced_views").alias("priced_views"),
-        F.sum("view_price_sum").alias("view_price_sum"),
+        exact_sum("view_price_sum").alias("view_price_sum"),
         F.sum("priced_purchases").alias("priced_purchases"),
-        F.sum("revenue").alias("revenue"),
+        exact_sum("revenue").alias("revenue"),
     )
     viewed, carted, bought = F.col("viewed"), F.col("carted"), F.col("bought")
     return per_product.groupBy("user_id").agg(
         ratio(F.count(F.when(viewed & carted, True)), F.count(F.when(viewed, True))).alias("view_to_cart_rate"),
         ratio(F.count(F.when(carted & bought, True)), F.count(F.when(carted, True))).alias("cart_to_purchase_rate"),
-        ratio(F.sum("view_price_sum"), F.sum("priced_views")).alias("avg_price_viewed"),
-        ratio(F.sum("revenue"), F.sum("priced_purchases")).alias("avg_price_bought"),
+        ratio(exact_sum("view_price_sum"), F.sum("priced_views")).alias("avg_price_viewed"),
+        ratio(exact_sum("revenue"), F.sum("priced_purchases")).alias("avg_price_bought"),
     )
 
 

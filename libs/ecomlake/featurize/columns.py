@@ -1,0 +1,38 @@
+"""Column functions shared by the gold tables: counts by type, exact sums, safe ratios, time parts."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+VIEW, CART, REMOVE, PURCHASE = "view", "cart", "remove_from_cart", "purchase"
+
+
+def count_of(event_type: str) -> Column:
+    """Aggregate: how many rows are events of ``event_type``."""
+    return F.count(F.when(F.col("event_type") == event_type, True))
+
+
+def exact_sum(column: Column | str, scale: int = 6) -> Column:
+    """Aggregate: the sum of a double column, computed in decimal and returned as a double.
+
+    A double sum depends on the order of its terms, which depends on partitioning: a re-run or a
+    full rebuild would differ in the last bits. Prices, seconds (micro-second resolution) and
+    other measures have at most ``scale`` decimals, so a decimal sum is exact and the same always.
+    """
+    col = F.col(column) if isinstance(column, str) else column
+    return F.sum(col.cast(f"decimal(38,{scale})")).cast("double")
+
+
+def ratio(numerator: Column, denominator: Column) -> Column:
+    """numerator / denominator, NULL when the denominator is 0 or NULL."""
+    return F.when(denominator > 0, numerator / denominator)
+
+
+def seconds_between(later: Column, earlier: Column) -> Column:
+    return (F.unix_micros(later) - F.unix_micros(earlier)) / 1e6
+
+
+def iso_weekday(ts: Column) -> Column:
+    """1 = Monday .. 7 = Sunday (Spark's dayofweek starts on Sunday)."""
+    return (F.dayofweek(ts) + 5) % 7 + 1
