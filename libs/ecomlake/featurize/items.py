@@ -17,7 +17,8 @@ from ecomlake.featurize.ranking import with_competition_rank
 
 
 def item_features(activity: DataFrame, as_of: dt.date, config: FeaturizeConfig) -> DataFrame:
-    """gold.item_features rows as of ``as_of`` from gold.user_item_daily (any history)."""
+    """gold.item_features rows as of ``as_of`` from gold.user_item_daily (any history), without the
+    popularity ranks: :func:`with_popularity_ranks` adds them over all the rows of each as-of date."""
     activity = activity.where(F.col("event_date") <= F.lit(as_of))
 
     def in_window(days: int) -> Column:
@@ -60,7 +61,17 @@ def item_features(activity: DataFrame, as_of: dt.date, config: FeaturizeConfig) 
         .withColumn("cart_to_purchase_rate", ratio(F.col("purchases"), F.col("carts")))
         .withColumn("conversion_rate", ratio(F.col("purchases"), F.col("views")))
     )
-    for suffix in ("", *[f"_{w}d" for w in config.windows_days]):
+    for suffix in _suffixes(config.windows_days):
         items = items.withColumn(f"conversion_rate{suffix}", ratio(F.col(f"purchases{suffix}"), F.col(f"views{suffix}")))
-        items = with_competition_rank(items, f"unique_users{suffix}", f"popularity_rank{suffix}")
     return items
+
+
+def with_popularity_ranks(items: DataFrame, windows: tuple[int, ...]) -> DataFrame:
+    """Add popularity_rank and popularity_rank_<w>d (by unique users) within each as_of_date."""
+    for suffix in _suffixes(windows):
+        items = with_competition_rank(items, f"unique_users{suffix}", f"popularity_rank{suffix}", by=["as_of_date"])
+    return items
+
+
+def _suffixes(windows: tuple[int, ...]) -> list[str]:
+    return ["", *[f"_{w}d" for w in windows]]

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import reduce
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -30,11 +31,11 @@ from ecomlake.errors import ConfigError, InputMissingError
 from ecomlake.featurize import schemas
 from ecomlake.featurize.activity import user_item_daily
 from ecomlake.featurize.interactions import interactions
-from ecomlake.featurize.items import item_features
+from ecomlake.featurize.items import item_features, with_popularity_ranks
 from ecomlake.featurize.kpis import daily_kpis
 from ecomlake.featurize.labels import labels
 from ecomlake.featurize.sessions import sessions
-from ecomlake.featurize.users import user_features
+from ecomlake.featurize.users import user_features, with_rfm_scores
 from ecomlake.job import Job, iso_date
 from ecomlake.schema import TableSchema
 
@@ -116,12 +117,22 @@ def featurize(spark: SparkSession, config: Config, run_date: dt.date | None = No
     activity_history = lake.read_table(spark, config.lake, lake.USER_ITEM_DAILY)
     write(daily_kpis(session_history, event_dates), lake.DAILY_KPIS, schemas.DAILY_KPIS, "kpi_date", event_dates)
 
-    def snapshots(make: Callable[[dt.date], DataFrame]) -> DataFrame:
-        return reduce(DataFrame.unionByName, [make(d) for d in snapshot_dates])
+    def write_snapshots(
+        make: Callable[[dt.date], DataFrame], finish: Callable[[DataFrame], DataFrame], table: lake.Table, schema: TableSchema
+    ) -> None:
+        snapshots = reduce(DataFrame.unionByName, [make(d) for d in snapshot_dates])
+        # The ranks and scores read the snapshots several times (a histogram, then a join): compute them once.
+        snapshots = snapshots.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            write(finish(snapshots), table, schema, "as_of_date", snapshot_dates)
+        finally:
+            snapshots.unpersist()
 
-    write(snapshots(lambda d: user_features(session_history, activity_history, d, fc)), lake.USER_FEATURES, user_schema, "as_of_date", snapshot_dates)
-    write(snapshots(lambda d: item_features(activity_history, d, fc)), lake.ITEM_FEATURES, item_schema, "as_of_date", snapshot_dates)
-    write(snapshots(lambda d: interactions(activity_history, d, fc)), lake.INTERACTIONS, schemas.INTERACTIONS, "as_of_date", snapshot_dates)
+    write_snapshots(lambda d: user_features(session_history, activity_history, d, fc), with_rfm_scores, lake.USER_FEATURES, user_schema)
+    write_snapshots(
+        lambda d: item_features(activity_history, d, fc), lambda df: with_popularity_ranks(df, fc.windows_days), lake.ITEM_FEATURES, item_schema
+    )
+    write_snapshots(lambda d: interactions(activity_history, d, fc), lambda df: df, lake.INTERACTIONS, schemas.INTERACTIONS)
 
     first_day = event_dates[0] if full else session_history.agg(F.min("session_date")).first()[0]
     cutoffs = [c for c in (d - dt.timedelta(days=fc.label_horizon_days) for d in snapshot_dates) if c >= first_day]

@@ -22,7 +22,8 @@ def days_before(as_of: dt.date, ts: Column) -> Column:
 
 
 def user_features(sessions: DataFrame, activity: DataFrame, as_of: dt.date, config: FeaturizeConfig) -> DataFrame:
-    """gold.user_features rows as of ``as_of`` from gold.sessions and gold.user_item_daily (any history)."""
+    """gold.user_features rows as of ``as_of`` from gold.sessions and gold.user_item_daily (any history),
+    without the RFM scores: :func:`with_rfm_scores` adds them, over all the rows of each as-of date."""
     sessions = sessions.where(F.col("session_date") <= F.lit(as_of))
     activity = activity.where(F.col("event_date") <= F.lit(as_of))
     features = (
@@ -39,7 +40,7 @@ def user_features(sessions: DataFrame, activity: DataFrame, as_of: dt.date, conf
         .withColumn("top_categories", F.coalesce("top_categories", F.array()))
         .withColumn("top_brands", F.coalesce("top_brands", F.array()))
     )
-    return features.transform(with_rfm_scores)
+    return features
 
 
 def _from_sessions(sessions: DataFrame, as_of: dt.date, windows: tuple[int, ...]) -> DataFrame:
@@ -106,17 +107,19 @@ def _affinity(activity: DataFrame, key: str, out: str, top: int) -> DataFrame:
 
 
 def with_rfm_scores(users: DataFrame) -> DataFrame:
-    """Add r_score (all users, by recency), f_score and m_score (buyers, by orders and revenue; 0 without orders), rfm_segment."""
+    """Add r_score (all users, by recency), f_score and m_score (buyers, by orders and revenue; 0 without orders)
+    and rfm_segment; quintiles are taken within each as_of_date."""
+    by = ["as_of_date"]
     buyer_scores = (
         users.where(F.col("orders") > 0)
-        .select("user_id", "orders", "revenue")
-        .transform(with_quintile, "orders", "f_score")
-        .transform(with_quintile, "revenue", "m_score")
-        .select("user_id", "f_score", "m_score")
+        .select("user_id", "as_of_date", "orders", "revenue")
+        .transform(with_quintile, "orders", "f_score", by=by)
+        .transform(with_quintile, "revenue", "m_score", by=by)
+        .select("user_id", "as_of_date", "f_score", "m_score")
     )
     scored = (
-        users.transform(with_quintile, "recency_days", "r_score", higher_is_better=False)
-        .join(buyer_scores, "user_id", how="left")
+        users.transform(with_quintile, "recency_days", "r_score", higher_is_better=False, by=by)
+        .join(buyer_scores, ["user_id", "as_of_date"], how="left")
         .withColumn("f_score", F.coalesce("f_score", F.lit(0)))
         .withColumn("m_score", F.coalesce("m_score", F.lit(0)))
     )
