@@ -161,7 +161,7 @@ def user_features(windows: Sequence[int]) -> TableSchema:
             ),
             Field("top_brands", AFFINITY, "top featurize.top_affinities brands by events, share = their events / all events; `unknown` left out"),
             Field("avg_price_viewed", DOUBLE, "mean price of viewed products (per view), NULL without priced views", "currency"),
-            Field("avg_price_bought", DOUBLE, "mean price of bought products (per purchase), NULL without purchases", "currency"),
+            Field("avg_price_bought", DOUBLE, "mean price of bought products (per purchase), NULL without priced purchases", "currency"),
             Field("price_ratio", DOUBLE, "avg_price_bought / avg_price_viewed: below 1 buys cheaper than browsed (price sensitive)", "ratio"),
             Field("r_score", INT, "recency quintile among all users (mid-rank percentile, ties share a score): 5 = most recent fifth", "1-5"),
             Field("f_score", INT, "orders quintile among buyers; 0 = no order", "0-5"),
