@@ -235,7 +235,7 @@ def duckdb_sql(job: dict[str, Any]) -> list[tuple[str, str]]:
     day_us = 86_400_000_000
     order = "t, event_type NULLS FIRST, product_id NULLS FIRST"  # sessions.py's order; Spark sorts NULLs first
     ratio = lambda num, den: f"CASE WHEN ({den}) > 0 THEN CAST({num} AS DOUBLE) / ({den}) END"  # columns.ratio
-    # columns.exact_sum: a double column summed in decimal(38, 6), so the sum does not depend on the order of its terms.
+    # columns.exact_sum: an exact sum at 6 decimals (Spark sums whole micro-units as longs; here decimal(38, 6), the same value).
     exact = lambda x, where="": f"CAST(sum(CAST({x} AS DECIMAL(38, 6))){f' FILTER ({where})' if where else ''} AS DOUBLE)"
     windowed = ",\n        ".join(
         f"count(*) FILTER (session_day > last_day - {w}) AS sessions_{w}d, "

@@ -30,7 +30,7 @@ def interactions(activity: DataFrame, as_of: dt.date, config: FeaturizeConfig) -
             *[F.sum(c).alias(c) for c in ("views", "carts", "removes", "purchases")],
             F.min("first_event_time").alias("first_interaction_time"),
             F.max("last_event_time").alias("last_interaction_time"),
-            exact_sum(weighted, scale=12).alias("strength"),
+            exact_sum(weighted, scale=9).alias("strength"),
         )
         .withColumn("as_of_date", F.lit(as_of))
     )
