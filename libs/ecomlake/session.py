@@ -13,6 +13,8 @@ Only entry points (the CLI, the test fixture) start a session:
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -80,6 +82,9 @@ def builder(spark_config: SparkConfig, app_name: str | None = None) -> SparkSess
 
 def start_session(spark_config: SparkConfig, app_name: str | None = None) -> SparkSession:
     """Start (or join) the session and set what can only be set on a live one: the checkpoint dir."""
+    # Python workers (pandas UDFs, RDD lambdas) must run this interpreter, with its numpy and pandas,
+    # not whatever python3 is first on PATH; a PYSPARK_PYTHON set by the user or spark-submit wins.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = builder(spark_config, app_name).getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     assert spark_config.checkpoint_dir, "load_config resolves checkpoint_dir"

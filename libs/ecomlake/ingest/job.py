@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pyspark.sql import Observation, SparkSession
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from ecomlake import lake
@@ -64,15 +64,17 @@ def ingest_events(
     files = list_input_files(spark, paths)
     log.info("ingesting %d file(s) from %s with layout %s (%s)", len(files), ", ".join(paths), layout.name, layout.origin)
     bronze = to_bronze(read_raw(spark, layout, paths), layout, ingest_date, dt.datetime.now(dt.UTC), run_id)
-    # Counted while writing (no second pass over the input): rows, and rows the reader flagged.
-    counts = Observation("ingest")
-    observed = bronze.observe(counts, F.count(F.lit(1)).alias("rows"), F.count("raw_record").alias("malformed"))
     # Delta checks that every written row satisfies the predicate, so a file listed differently from
     # its _metadata.file_path, or arriving between listing and reading, fails the commit instead of
     # leaving duplicates behind.
-    lake.write_table(observed, config.lake, lake.BRONZE_EVENTS, mode="overwrite", replace_where=replace_predicate(ingest_date, files))
-    metrics = counts.get
-    return IngestResult(run_id, ingest_date, layout.name, files, metrics["rows"], metrics["malformed"], time.perf_counter() - t0)
+    where = replace_predicate(ingest_date, files)
+    lake.write_table(bronze, config.lake, lake.BRONZE_EVENTS, mode="overwrite", replace_where=where)
+    # Counted from the written slice (two columns of it), not with DataFrame.observe while writing: in
+    # Spark 4.0 a session that used an Observation can no longer be serialized, and MLlib models whose
+    # training summaries hold the session then fail to transform later in the same session.
+    written = lake.read_table(spark, config.lake, lake.BRONZE_EVENTS).where(where)
+    rows, malformed = written.agg(F.count(F.lit(1)), F.count("raw_record")).first()
+    return IngestResult(run_id, ingest_date, layout.name, files, rows, malformed, time.perf_counter() - t0)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
