@@ -218,6 +218,98 @@ class FeaturizeConfig:
 
 
 @dataclass(frozen=True)
+class RecommendConfig:
+    """ALS collaborative filtering on gold.interactions (ecomlake.recommend)."""
+
+    rank: int = 32  # latent factors
+    max_iter: int = 15
+    reg_param: float = 0.05
+    alpha: float = 10.0  # implicit feedback: confidence = 1 + alpha * strength
+    blocks: int = 2  # ALS user and item blocks; about the cluster's cores for big data
+    checkpoint_interval: int = 5  # iterations between checkpoints (needs spark.checkpoint_dir; long lineage overflows the stack)
+    top_n: int = 10  # recommendations written per user
+    exclude_seen: bool = True  # never recommend a product the user already interacted with
+    similar_items: int = 10  # similar products written per product (0: none)
+    k: int = 10  # cut-off of the ranking metrics
+    test_fraction: float = 0.2  # per user, this share of their products (the latest first touched) is held out
+    min_user_items: int = 3  # users with fewer products are trained on but not evaluated
+    seed: int = 42
+
+    def validate(self) -> None:
+        for name in ("rank", "max_iter", "blocks", "checkpoint_interval", "top_n", "k"):
+            if getattr(self, name) < 1:
+                raise InvalidValue(name, f"must be >= 1, got {getattr(self, name)}")
+        if self.min_user_items < 2:
+            raise InvalidValue("min_user_items", f"must be >= 2 (an evaluated user keeps a product in training), got {self.min_user_items}")
+        if self.similar_items < 0:
+            raise InvalidValue("similar_items", f"must be >= 0, got {self.similar_items}")
+        if self.reg_param < 0 or self.alpha < 0:
+            raise InvalidValue("reg_param" if self.reg_param < 0 else "alpha", "must be >= 0")
+        if not 0 < self.test_fraction < 1:
+            raise InvalidValue("test_fraction", f"must be between 0 and 1, got {self.test_fraction}")
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """KMeans user profiles on gold.user_features (ecomlake.profile)."""
+
+    features: tuple[str, ...] = (
+        "recency_days", "tenure_days", "active_days", "sessions", "views", "carts", "orders", "revenue",
+        "avg_session_seconds", "view_to_cart_rate",
+    )  # fmt: skip
+    log_features: tuple[str, ...] = ("active_days", "sessions", "views", "carts", "orders", "revenue", "avg_session_seconds")  # log1p before scaling
+    k: int | None = None  # None: chosen by silhouette in [k_min, k_max]; never more than the distinct feature vectors
+    k_min: int = 3
+    k_max: int = 8
+    max_iter: int = 50
+    silhouette_sample: int = 200_000  # users the silhouette is computed on (a seeded sample)
+    seed: int = 42
+
+    def validate(self) -> None:
+        if not self.features:
+            raise InvalidValue("features", "must name at least one user_features column")
+        if not set(self.log_features) <= set(self.features):
+            raise InvalidValue("log_features", f"must be among features; not: {sorted(set(self.log_features) - set(self.features))}")
+        if self.k is not None and self.k < 2:
+            raise InvalidValue("k", f"must be >= 2 (MLlib's KMeans minimum) or null, got {self.k}")
+        if not 2 <= self.k_min <= self.k_max:
+            raise InvalidValue("k_min", f"need 2 <= k_min <= k_max, got {self.k_min}..{self.k_max}")
+        if self.max_iter < 1 or self.silhouette_sample < 2:
+            raise InvalidValue("max_iter" if self.max_iter < 1 else "silhouette_sample", "too small")
+
+
+@dataclass(frozen=True)
+class PropensityConfig:
+    """Churn and purchase propensity on gold.user_features + gold.labels (ecomlake.propensity)."""
+
+    targets: tuple[str, ...] = ("churned", "purchased")  # gold.labels columns
+    models: tuple[str, ...] = ("logistic_regression", "random_forest", "gbt")  # candidates; the best validation ROC-AUC wins
+    features: tuple[str, ...] | None = None  # None: every numeric user_features column
+    validation_fraction: float = 0.2  # users held out to choose the model and calibrate it
+    test_fraction: float = 0.2  # users held out for the reported metrics
+    balance_classes: bool = True  # weight rows so both classes weigh the same
+    trees: int = 50  # random forest trees; gradient-boosted iterations
+    max_depth: int = 5
+    reg_param: float = 0.01  # logistic regression L2 penalty (on standardised features)
+    seed: int = 42
+
+    def validate(self) -> None:
+        known_targets, known_models = {"churned", "purchased"}, {"logistic_regression", "random_forest", "gbt"}
+        if not self.targets or not set(self.targets) <= known_targets:
+            raise InvalidValue("targets", f"must be among {sorted(known_targets)}, got {list(self.targets)}")
+        if not self.models or not set(self.models) <= known_models:
+            raise InvalidValue("models", f"must be among {sorted(known_models)}, got {list(self.models)}")
+        if self.features is not None and not self.features:
+            raise InvalidValue("features", "must be null (all numeric features) or name at least one column")
+        if not (0 < self.validation_fraction < 1 and 0 < self.test_fraction < 1 and self.validation_fraction + self.test_fraction < 1):
+            raise InvalidValue("validation_fraction", "validation_fraction and test_fraction must be in (0, 1) and sum below 1")
+        if self.trees < 1 or self.max_depth < 1:
+            raise InvalidValue("trees" if self.trees < 1 else "max_depth", "must be >= 1")
+        if self.reg_param < 0:
+            raise InvalidValue("reg_param", f"must be >= 0, got {self.reg_param}")
+
+
+@dataclass(frozen=True)
 class PrivacyConfig:
     """Pseudonymise user ids at clean time with a keyed hash; the key never comes from this YAML."""
 
@@ -240,6 +332,9 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     clean: CleanConfig = field(default_factory=CleanConfig)
     featurize: FeaturizeConfig = field(default_factory=FeaturizeConfig)
+    recommend: RecommendConfig = field(default_factory=RecommendConfig)
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+    propensity: PropensityConfig = field(default_factory=PropensityConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     origin: str = field(default=DEFAULTS_ORIGIN, compare=False)
 
@@ -270,7 +365,7 @@ def load_config(
         raw = read_yaml_mapping(
             Path(path),
             f"config file not found: {path} (pass an existing file with --conf, e.g. conf/local.yaml)",
-            "the top level must be a mapping of sections (lake, spark, generator, ingest, clean, featurize, privacy)",
+            "the top level must be a mapping of sections (lake, spark, generator, ingest, clean, featurize, recommend, profile, propensity, privacy)",
         )
     for env_name, key in ENV_OVERRIDES.items():
         if environ.get(env_name):

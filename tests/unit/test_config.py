@@ -143,3 +143,20 @@ def test_config_is_frozen_and_hash_is_stable() -> None:
     assert config_hash(cfg) == config_hash(load_config(None, environ={}))
     assert config_hash(cfg) != config_hash(load_config(None, overrides=["generator.seed=1"], environ={}))
     assert isinstance(cfg, Config)
+
+
+def test_model_sections_are_checked() -> None:
+    cfg = load_config(None, overrides=["profile.k=4", "propensity.features=[orders, revenue]", "recommend.exclude_seen=false"], environ={})
+    assert (cfg.profile.k, cfg.propensity.features, cfg.recommend.exclude_seen) == (4, ("orders", "revenue"), False)
+    with pytest.raises(ConfigError, match=r"key 'recommend\.test_fraction': must be between 0 and 1"):
+        load_config(None, overrides=["recommend.test_fraction=1.5"], environ={})
+    with pytest.raises(ConfigError, match=r"key 'recommend\.rank': must be >= 1"):
+        load_config(None, overrides=["recommend.rank=0"], environ={})
+    with pytest.raises(ConfigError, match=r"key 'profile\.log_features': must be among features"):
+        load_config(None, overrides=["profile.features=[orders]", "profile.log_features=[revenue]"], environ={})
+    with pytest.raises(ConfigError, match=r"key 'profile\.k_min'"):
+        load_config(None, overrides=["profile.k_min=9"], environ={})
+    with pytest.raises(ConfigError, match=r"key 'propensity\.models': must be among"):
+        load_config(None, overrides=["propensity.models=[xgboost]"], environ={})
+    with pytest.raises(ConfigError, match=r"key 'propensity\.validation_fraction'"):
+        load_config(None, overrides=["propensity.validation_fraction=0.6", "propensity.test_fraction=0.5"], environ={})
