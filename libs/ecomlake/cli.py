@@ -26,6 +26,9 @@ JOB_MODULES = (
     "ecomlake.ingest.job",
     "ecomlake.clean.job",
     "ecomlake.featurize.job",
+    "ecomlake.profile.job",
+    "ecomlake.recommend.job",
+    "ecomlake.propensity.job",
     "ecomlake.demo",
     "ecomlake.setup_jobs",
 )
