@@ -100,8 +100,7 @@ def record_run(
     )
     df = spark.createDataFrame([row], MODEL_RUNS.struct())
     where = f"model = '{model}' AND model_version = '{version}'"
-    mode_args = {"replace_where": where} if lake.table_exists(spark, config.lake, lake.MODEL_RUNS) else {}
-    lake.write_table(df, config.lake, lake.MODEL_RUNS, schema=MODEL_RUNS, **mode_args)
+    lake.write_table(df, config.lake, lake.MODEL_RUNS, schema=MODEL_RUNS, replace_where=where)
 
 
 def latest_run(spark: SparkSession, config: Config, model: str, on_or_before: dt.date) -> ModelRun:

@@ -42,7 +42,6 @@ from ecomlake.profile.schemas import GONE, NEW
 from ecomlake.profile.segments import Segment, describe_segments, segment_stats, segment_table
 from ecomlake.profile.transitions import segment_transitions
 from ecomlake.runinfo import new_run_id
-from ecomlake.schema import TableSchema
 
 log = logging.getLogger(__name__)
 
@@ -121,18 +120,18 @@ def profile(spark: SparkSession, config: Config, run_date: dt.date, score_only: 
         user_segments = assignments.join(F.broadcast(segment_names), on=SEGMENT_COL, how="inner").select(
             "user_id", SEGMENT_COL, "segment_name", "distance", F.lit(version).alias("model_version"), F.lit(run_date).alias("run_date")
         )
-        _replace(user_segments, config, lake.USER_SEGMENTS, schemas.USER_SEGMENTS, f"run_date = '{run_date}'")
+        lake.write_table(user_segments, config.lake, lake.USER_SEGMENTS, schema=schemas.USER_SEGMENTS, replace_where=f"run_date = '{run_date}'")
     finally:
         assignments.unpersist()
     segment_rows = [
         (run_date, version, s.segment_id, s.name, s.users, s.share, s.means, s.medians, k, silhouette) for s in segments
     ]  # fmt: skip
-    _replace(
+    lake.write_table(
         spark.createDataFrame(segment_rows, schemas.SEGMENTS.struct()),
-        config,
+        config.lake,
         lake.SEGMENTS,
-        schemas.SEGMENTS,
-        f"run_date = '{run_date}' AND model_version = '{version}'",
+        schema=schemas.SEGMENTS,
+        replace_where=f"run_date = '{run_date}' AND model_version = '{version}'",
     )
     previous_run_date, transitions = _write_transitions(spark, config, run_date)
     if fit is not None:
@@ -208,16 +207,10 @@ def _write_transitions(spark: SparkSession, config: Config, run_date: dt.date) -
     previous = history.where(F.col("run_date") == F.lit(previous_run_date)) if previous_run_date else history.limit(0)
     current = history.where(F.col("run_date") == F.lit(run_date))
     moves = segment_transitions(previous, current, run_date, previous_run_date)
-    _replace(moves, config, lake.SEGMENT_TRANSITIONS, schemas.SEGMENT_TRANSITIONS, f"run_date = '{run_date}'")
+    lake.write_table(moves, config.lake, lake.SEGMENT_TRANSITIONS, schema=schemas.SEGMENT_TRANSITIONS, replace_where=f"run_date = '{run_date}'")
     written = lake.read_table(spark, config.lake, lake.SEGMENT_TRANSITIONS).where(F.col("run_date") == F.lit(run_date))
     rows = written.orderBy(F.col("users").desc(), "from_segment", "to_segment").collect()
     return previous_run_date, [(r.from_segment, r.to_segment, r.users) for r in rows]
-
-
-def _replace(df: DataFrame, config: Config, table: lake.Table, schema: TableSchema, where: str) -> None:
-    """Replace the rows matching ``where`` in one commit (the first write creates the table)."""
-    mode_args = {"replace_where": where} if lake.table_exists(df.sparkSession, config.lake, table) else {}
-    lake.write_table(df, config.lake, table, schema=schema, **mode_args)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

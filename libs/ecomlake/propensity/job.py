@@ -256,9 +256,8 @@ def _metric_row(
 
 def _write_metrics(spark: SparkSession, config: Config, rows: list[tuple], run_date: dt.date, version: str) -> None:
     df = spark.createDataFrame(rows, schemas.PROPENSITY_METRICS.struct())
-    exists = lake.table_exists(spark, config.lake, lake.PROPENSITY_METRICS)
     where = f"run_date = '{run_date}' AND model_version = '{version}'"
-    lake.write_table(df, config.lake, lake.PROPENSITY_METRICS, schema=schemas.PROPENSITY_METRICS, **({"replace_where": where} if exists else {}))
+    lake.write_table(df, config.lake, lake.PROPENSITY_METRICS, schema=schemas.PROPENSITY_METRICS, replace_where=where)
 
 
 def _write_scores(spark: SparkSession, config: Config, frames: list[DataFrame], run_date: dt.date) -> dict[str, int]:
@@ -268,8 +267,7 @@ def _write_scores(spark: SparkSession, config: Config, frames: list[DataFrame], 
         df = df.unionByName(f)
     targets = ", ".join(repr(t) for t in config.propensity.targets)
     where = f"run_date = '{run_date}' AND target IN ({targets})"
-    exists = lake.table_exists(spark, config.lake, lake.PROPENSITY_SCORES)
-    lake.write_table(df, config.lake, lake.PROPENSITY_SCORES, schema=schemas.PROPENSITY_SCORES, **({"replace_where": where} if exists else {}))
+    lake.write_table(df, config.lake, lake.PROPENSITY_SCORES, schema=schemas.PROPENSITY_SCORES, replace_where=where)
     written = lake.read_table(spark, config.lake, lake.PROPENSITY_SCORES).where(F.col("run_date") == F.lit(run_date))
     return {r["target"]: r["count"] for r in written.groupBy("target").count().collect()}
 
