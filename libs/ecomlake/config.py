@@ -310,6 +310,92 @@ class PropensityConfig:
 
 
 @dataclass(frozen=True)
+class SequencesConfig:
+    """Event sequences for the LSTM, built from silver events (ecomlake.sequences).
+
+    One sample per anchor event: the user's last ``length`` events up to and including it (within its
+    session when ``unit`` is session), left-padded; targets are the next event of the session (or
+    "exit"), a later purchase in the session, and gold.labels' churn label of the anchor's day.
+    """
+
+    unit: str = "user"  # user: the context spans the user's sessions; session: only the anchor's session
+    length: int = 20  # events per sequence (older events are truncated, short ones left-padded)
+    lookback_days: int = 28  # anchors from the last N days up to --date (the context may reach further back)
+    anchor_fraction: float = 1.0  # share of anchor events kept (a deterministic hash sample)
+    validation_days: int = 1  # the days before the test days
+    test_days: int = 1  # the last days up to --date
+    min_item_events: int = 5  # products with fewer events in the train days go to the out-of-vocabulary id
+    max_items: int = 50_000  # vocabulary cap (the most frequent first)
+    min_category_events: int = 5
+    max_categories: int = 5_000
+    files_per_split: int = 8  # Parquet files (row groups) per split; each training process reads whole row groups
+    include_bots: bool = False  # flagged bot events stay out of the sequences
+
+    def validate(self) -> None:
+        if self.unit not in ("user", "session"):
+            raise InvalidValue("unit", f"must be user or session, got {self.unit!r}")
+        for name in ("length", "lookback_days", "validation_days", "test_days", "files_per_split", "max_items", "max_categories"):
+            if getattr(self, name) < 1:
+                raise InvalidValue(name, f"must be >= 1, got {getattr(self, name)}")
+        if self.lookback_days <= self.validation_days + self.test_days:
+            raise InvalidValue("lookback_days", f"must exceed validation_days + test_days (train days are needed), got {self.lookback_days}")
+        if not 0 < self.anchor_fraction <= 1:
+            raise InvalidValue("anchor_fraction", f"must be in (0, 1], got {self.anchor_fraction}")
+        if self.min_item_events < 1 or self.min_category_events < 1:
+            raise InvalidValue("min_item_events" if self.min_item_events < 1 else "min_category_events", "must be >= 1")
+
+
+@dataclass(frozen=True)
+class LstmConfig:
+    """The multi-task LSTM on the sequences dataset and its distributed training (ecomlake.lstm)."""
+
+    launcher: str = "horovod"  # horovod (horovod.spark.run) | horovodrun (a plain launch) | torch_distributor
+    num_proc: int = 2  # training processes (one per GPU on a GPU cluster)
+    reader: str = "petastorm"  # petastorm | pyarrow (the fallback, same interface)
+    use_gpu: bool = False  # CUDA + NCCL when true and a GPU is present; CPU + Gloo otherwise
+    event_embedding: int = 8
+    item_embedding: int = 32
+    category_embedding: int = 16
+    hidden_size: int = 64
+    layers: int = 1  # 1 or 2 LSTM layers
+    dropout: float = 0.1
+    learning_rate: float = 0.002  # per process; scaled by the number of processes
+    batch_size: int = 256  # per process
+    epochs: int = 5
+    patience: int = 2  # stop after this many epochs without a lower validation loss
+    purchase_weight: float = 1.0  # loss = next-event CE + purchase_weight * purchase BCE + churn_weight * churn BCE
+    churn_weight: float = 1.0
+    threads_per_proc: int = 1  # torch intra-op threads per process (processes x threads <= cores)
+    seed: int = 42
+
+    def validate(self) -> None:
+        if self.launcher not in ("horovod", "horovodrun", "torch_distributor"):
+            raise InvalidValue("launcher", f"must be horovod, horovodrun or torch_distributor, got {self.launcher!r}")
+        if self.reader not in ("petastorm", "pyarrow"):
+            raise InvalidValue("reader", f"must be petastorm or pyarrow, got {self.reader!r}")
+        for name in (
+            "num_proc",
+            "event_embedding",
+            "item_embedding",
+            "category_embedding",
+            "hidden_size",
+            "batch_size",
+            "epochs",
+            "threads_per_proc",
+        ):
+            if getattr(self, name) < 1:
+                raise InvalidValue(name, f"must be >= 1, got {getattr(self, name)}")
+        if self.layers not in (1, 2):
+            raise InvalidValue("layers", f"must be 1 or 2, got {self.layers}")
+        if not 0 <= self.dropout < 1:
+            raise InvalidValue("dropout", f"must be in [0, 1), got {self.dropout}")
+        if self.learning_rate <= 0 or self.patience < 1:
+            raise InvalidValue("learning_rate" if self.learning_rate <= 0 else "patience", "must be > 0")
+        if self.purchase_weight < 0 or self.churn_weight < 0:
+            raise InvalidValue("purchase_weight" if self.purchase_weight < 0 else "churn_weight", "must be >= 0")
+
+
+@dataclass(frozen=True)
 class PrivacyConfig:
     """Pseudonymise user ids at clean time with a keyed hash; the key never comes from this YAML."""
 
@@ -335,6 +421,8 @@ class Config:
     recommend: RecommendConfig = field(default_factory=RecommendConfig)
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     propensity: PropensityConfig = field(default_factory=PropensityConfig)
+    sequences: SequencesConfig = field(default_factory=SequencesConfig)
+    lstm: LstmConfig = field(default_factory=LstmConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     origin: str = field(default=DEFAULTS_ORIGIN, compare=False)
 

@@ -60,9 +60,13 @@ class ModelRun:
     params: dict[str, Any]
 
 
-def model_version(run_date: dt.date, section: Any) -> str:
-    """``<YYYYMMDD>-<8 hex>``: the run date and a hash of the model's config section (a dataclass)."""
-    canonical = json.dumps(dataclasses.asdict(section), sort_keys=True, default=str)
+def model_version(run_date: dt.date, section: Any, *inputs: str) -> str:
+    """``<YYYYMMDD>-<8 hex>``: the run date and a hash of the model's config section (a dataclass) and ``inputs``.
+
+    ``inputs`` name versioned artifacts the model is made from (the LSTM's sequences dataset version).
+    """
+    payload = [dataclasses.asdict(section), *inputs] if inputs else dataclasses.asdict(section)  # versions without inputs stay as they were
+    canonical = json.dumps(payload, sort_keys=True, default=str)
     return f"{run_date:%Y%m%d}-{hashlib.sha256(canonical.encode()).hexdigest()[:8]}"
 
 
