@@ -2,6 +2,7 @@
 # Set up ecomlake on this machine; idempotent and safe to re-run (seconds when nothing changed).
 #
 #   scripts/setup.sh [--dev] [--dl]     prints the path of the environment's python on stdout
+#                                        (--dl: torch, petastorm and horovod, for the LSTM jobs)
 #
 # - checks Java (Spark 4.0 needs 17 or 21) and Python 3.11;
 # - creates or reuses a virtualenv OUTSIDE the clone, keyed by the hash of requirements/*.txt:
@@ -11,7 +12,7 @@
 #   package in editable mode;
 # - resolves Delta Lake's jars from Maven Central once into $ECOMLAKE_CACHE/jars, so later
 #   sessions and tests start offline.
-# Horovod (for the [dl] training jobs) has its own script: scripts/install_horovod.sh.
+# - with --dl, builds or reuses Horovod (scripts/install_horovod.sh, which caches its wheel).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -65,6 +66,13 @@ for extra in "${extras[@]}"; do
     touch "$venv/.installed-$extra"
   fi
 done
+
+# Horovod for the LSTM jobs: a patched source build, cached as a wheel (scripts/install_horovod.sh).
+if [[ " ${extras[*]} " == *" dl "* && ! -f "$venv/.installed-horovod" ]]; then
+  say "installing horovod into $venv (scripts/install_horovod.sh; a source build the first time on this machine)"
+  PYTHON="$venv/bin/python" bash "$repo/scripts/install_horovod.sh" >&2
+  touch "$venv/.installed-horovod"
+fi
 
 # This clone's package, editable; re-pointed when another clone set the environment up last.
 expected="$repo/libs/ecomlake/__init__.py"

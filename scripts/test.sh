@@ -3,7 +3,7 @@
 #   scripts/test.sh [pytest args]
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-python="$("$repo/scripts/setup.sh" --dev)"
+python="$("$repo/scripts/setup.sh" --dev --dl)"  # the tests train the LSTM with torch, petastorm and horovod
 cd "$repo"
 # This clone's code first, even if another clone re-pointed the shared environment meanwhile.
 export PYTHONPATH="$repo/libs${PYTHONPATH:+:$PYTHONPATH}"

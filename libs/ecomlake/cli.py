@@ -29,6 +29,8 @@ JOB_MODULES = (
     "ecomlake.profile.job",
     "ecomlake.recommend.job",
     "ecomlake.propensity.job",
+    "ecomlake.sequences.job",
+    "ecomlake.lstm.job",
     "ecomlake.demo",
     "ecomlake.setup_jobs",
 )

@@ -364,6 +364,7 @@ class LstmConfig:
     epochs: int = 5
     patience: int = 2  # stop after this many epochs without a lower validation loss
     purchase_weight: float = 1.0  # loss = next-event CE + purchase_weight * purchase BCE + churn_weight * churn BCE
+    balance_next_event: bool = True  # weight next-event classes by 1/sqrt(train frequency): rare classes (cart, purchase, exit) count
     churn_weight: float = 1.0
     threads_per_proc: int = 1  # torch intra-op threads per process (processes x threads <= cores)
     seed: int = 42

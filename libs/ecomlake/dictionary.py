@@ -26,13 +26,14 @@ said otherwise.
 
 
 def model_schemas() -> tuple[TableSchema, ...]:
-    """The documented tables of the model jobs (profile, recommend, propensity) and the model run record."""
+    """The documented tables of the model jobs (profile, recommend, propensity, lstm) and the model run record."""
+    from ecomlake.lstm.schemas import SCHEMAS as LSTM
     from ecomlake.ml.registry import MODEL_RUNS
     from ecomlake.profile.schemas import SCHEMAS as PROFILE
     from ecomlake.propensity.schemas import SCHEMAS as PROPENSITY
     from ecomlake.recommend.schemas import SCHEMAS as RECOMMEND
 
-    return (*PROFILE, *RECOMMEND, *PROPENSITY, MODEL_RUNS)
+    return (*PROFILE, *RECOMMEND, *PROPENSITY, *LSTM, MODEL_RUNS)
 
 
 def data_dictionary(config: Config) -> str:
@@ -41,7 +42,7 @@ def data_dictionary(config: Config) -> str:
         [
             HEADER.format(windows=", ".join(map(str, windows))),
             _section("Gold tables (ecomlake featurize)", gold_schemas(windows)),
-            _section("Model tables (ecomlake profile, recommend, propensity)", model_schemas()),
+            _section("Model tables (ecomlake profile, recommend, propensity, train-lstm, score-lstm)", model_schemas()),
         ]
     )
 

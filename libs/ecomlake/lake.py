@@ -50,7 +50,7 @@ ITEM_FEATURES = Table("gold", "item_features", partition_by=("as_of_date",))
 INTERACTIONS = Table("gold", "interactions", partition_by=("as_of_date",))
 LABELS = Table("gold", "labels", partition_by=("cutoff_date",))
 
-# Models (ecomlake.recommend, ecomlake.profile, ecomlake.propensity; columns in each package's schemas).
+# Models (ecomlake.recommend, ecomlake.profile, ecomlake.propensity, ecomlake.lstm; columns in each package's schemas).
 # Scores and assignments hold one slice per run date; metrics and the run records one row per run.
 RECOMMENDATIONS = Table("gold", "recommendations", partition_by=("run_date",))
 SIMILAR_ITEMS = Table("gold", "similar_items", partition_by=("run_date",))
@@ -60,13 +60,15 @@ SEGMENTS = Table("ml", "segments")
 SEGMENT_TRANSITIONS = Table("gold", "segment_transitions")
 PROPENSITY_SCORES = Table("gold", "propensity_scores", partition_by=("run_date",))
 PROPENSITY_METRICS = Table("ml", "propensity_metrics")
+LSTM_SCORES = Table("gold", "lstm_scores", partition_by=("run_date",))  # ecomlake.lstm
+LSTM_METRICS = Table("ml", "lstm_metrics")
 MODEL_RUNS = Table("ml", "model_runs")  # every trained model: version, params, metrics, config, artifact (ecomlake.ml.registry)
 
 ALL_TABLES: tuple[Table, ...] = (
     GENERATOR_RUNS, BRONZE_EVENTS, SILVER_EVENTS, QUARANTINE, RUN_AUDIT,
     SESSIONS, USER_ITEM_DAILY, DAILY_KPIS, USER_FEATURES, ITEM_FEATURES, INTERACTIONS, LABELS,
     RECOMMENDATIONS, SIMILAR_ITEMS, ALS_METRICS, USER_SEGMENTS, SEGMENTS, SEGMENT_TRANSITIONS,
-    PROPENSITY_SCORES, PROPENSITY_METRICS, MODEL_RUNS,
+    PROPENSITY_SCORES, PROPENSITY_METRICS, LSTM_SCORES, LSTM_METRICS, MODEL_RUNS,
 )  # fmt: skip
 
 

@@ -63,6 +63,9 @@ def builder(spark_config: SparkConfig, app_name: str | None = None) -> SparkSess
         "spark.executor.extraJavaOptions": f"-Duser.timezone={spark_config.timezone}",
         "spark.driver.memory": spark_config.driver_memory,
         "spark.sql.shuffle.partitions": str(spark_config.shuffle_partitions),
+        # Delta rebuilds a table's state from its log in 50 tasks by default, on every read and commit;
+        # a log is small, so no more tasks than a shuffle (this halved the time of small writes on 2 cores).
+        "spark.databricks.delta.snapshotPartitions": str(min(50, spark_config.shuffle_partitions)),
         "spark.sql.warehouse.dir": str(spark_config.warehouse_dir),
         "spark.ui.enabled": str(spark_config.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",

@@ -24,7 +24,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ecomlake.errors import InputMissingError
-from ecomlake.sequences.build import SPLITS
+from ecomlake.sequences.build import NEXT_EVENT_CLASSES, SPLITS
 
 MANIFEST = "manifest.json"
 # The columns of a split's Parquet files, in order (see ecomlake.lstm for what reads them).
@@ -47,9 +47,9 @@ def write_dataset(
 ) -> dict[str, Any]:
     """Write ``samples`` (with ``split``) and ``vocabularies`` to ``path`` atomically; return the manifest written.
 
-    ``manifest`` gets ``splits`` (exact rows, files and first/last anchor day per split) and
-    ``vocab`` sizes added. Rows are hash-partitioned by user and sorted within files, so a re-run
-    writes the same files. ``check`` sees the manifest before the rename; if it raises (or anything
+    ``manifest`` gets ``splits`` (exact rows, files, first/last anchor day and next-event class counts per split) and
+    ``vocab`` sizes added. Rows are hash-partitioned (evenly, by user and anchor time) and sorted within
+    files, so a re-run writes the same files. ``check`` sees the manifest before the rename; if it raises (or anything
     fails), the temporary folder is deleted and an existing version stays as it was.
     """
     tmp = f"{path}.tmp-{run_id}"
@@ -73,18 +73,24 @@ def _write(
         for split in SPLITS:
             rows = samples.where(F.col("split") == split).select(*COLUMNS)
             (
-                rows.repartition(files_per_split, "user_id")
+                rows.repartition(files_per_split, "user_id", "anchor_time")  # even files: a shard's steps are bounded by the smallest
                 .sortWithinPartitions("user_id", "anchor_time", "session_id")
                 .write.mode("overwrite")
                 .parquet(f"{tmp}/{split}")
             )
             written = spark.read.parquet(f"{tmp}/{split}")
-            stats = written.agg(F.count(F.lit(1)).alias("rows"), F.min("anchor_date").alias("first"), F.max("anchor_date").alias("last")).first()
+            stats = written.agg(
+                F.count(F.lit(1)).alias("rows"),
+                F.min("anchor_date").alias("first"),
+                F.max("anchor_date").alias("last"),
+                *[F.count(F.when(F.col("next_event") == i, True)).alias(f"next_{i}") for i in range(len(NEXT_EVENT_CLASSES))],
+            ).first()
             splits[split] = {
                 "rows": int(stats["rows"]),
                 "files": len(written.inputFiles()),
                 "first_date": str(stats["first"]) if stats["first"] else None,
                 "last_date": str(stats["last"]) if stats["last"] else None,
+                "next_event_counts": [int(stats[f"next_{i}"]) for i in range(len(NEXT_EVENT_CLASSES))],
             }
     finally:
         samples.unpersist()

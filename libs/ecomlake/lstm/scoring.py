@@ -1,0 +1,91 @@
+"""Score users with a trained LSTM inside Spark: each user's latest sequence through the model in mapInPandas.
+
+The sequences are built by the same transforms as the training data (``ecomlake.sequences.build``),
+with the vocabularies saved beside the dataset the model was trained on, so an id means the same
+thing at scoring time. The checkpoint travels to the executors as a broadcast of its bytes: no
+shared filesystem is needed, and each Python worker builds the model once per partition.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Iterator
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from ecomlake.config import Config
+from ecomlake.lstm.schemas import LSTM_SCORES
+from ecomlake.sequences import build
+from ecomlake.sequences.job import events_for
+
+SCORE_COLUMNS = ("user_id", "anchor_time", "length", *build.STEP_COLUMNS)
+
+
+def latest_sequences(spark: SparkSession, config: Config, run_date: dt.date, dataset_dir: str, length: int, unit: str) -> DataFrame:
+    """One row per user with events in the lookback days up to ``run_date``: their newest sequence, padded.
+
+    Only each user's last ``length + 1`` events are sessionised and windowed (the extra one gives the
+    oldest event its real time gap), instead of the whole lookback.
+    """
+    first_anchor = run_date - dt.timedelta(days=config.sequences.lookback_days - 1)
+    events = events_for(spark, config, first_anchor, run_date)
+    newest_first = Window.partitionBy("user_id").orderBy(*[F.col(c).desc() for c in build.EVENT_ORDER])
+    recent = events.withColumn("_n", F.row_number().over(newest_first)).where(F.col("_n") <= length + 1).drop("_n")
+    items, categories = spark.read.parquet(f"{dataset_dir}/vocab/items"), spark.read.parquet(f"{dataset_dir}/vocab/categories")
+    fc = config.featurize
+    return (
+        build.steps(build.with_vocabulary_ids(recent, items, categories), unit, length, fc.session_gap_minutes, fc.dwell_cap_seconds)
+        .where(F.col("is_user_last") & (F.col("anchor_date") >= F.lit(first_anchor)))
+        .transform(build.padded, length)
+        .select(*SCORE_COLUMNS)
+    )
+
+
+def score_sequences(sequences: DataFrame, checkpoint: bytes, model_version: str, run_date: dt.date) -> DataFrame:
+    """gold.lstm_scores rows: ``sequences`` (``latest_sequences``) through the checkpoint's model."""
+    broadcast = sequences.sparkSession.sparkContext.broadcast(checkpoint)
+    classes = build.NEXT_EVENT_CLASSES
+
+    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        import torch
+
+        from ecomlake.lstm.model import SequenceModel, config_from_dict, predict
+
+        torch.set_num_threads(1)  # one Python worker per core already
+        ckpt = torch.load(io.BytesIO(broadcast.value), map_location="cpu", weights_only=True)
+        model = SequenceModel(config_from_dict(ckpt["config"]), ckpt["vocab"])
+        model.load_state_dict(ckpt["model"])
+        model.eval()
+        for batch in batches:
+            p = predict(model, batch)
+            probs = p["next_event_probs"]
+            yield pd.DataFrame(
+                {
+                    "user_id": batch["user_id"],
+                    "last_event_time": batch["anchor_time"],
+                    "sequence_events": batch["length"],
+                    **{_probability_column(c): probs[:, i].astype("float64") for i, c in enumerate(classes)},
+                    "predicted_next_event": [classes[i] for i in probs.argmax(axis=1)],
+                    "purchase_probability": p["purchase_probability"].astype("float64"),
+                    "churn_probability": p["churn_probability"].astype("float64"),
+                }
+            )
+
+    output = ", ".join(
+        [
+            "user_id long, last_event_time timestamp, sequence_events int",
+            *[f"{_probability_column(c)} double" for c in classes],
+            "predicted_next_event string, purchase_probability double, churn_probability double",
+        ]
+    )
+    scored = sequences.mapInPandas(score, output)
+    return scored.select(*[F.col(c) for c in scored.columns], F.lit(run_date).alias("run_date"), F.lit(model_version).alias("model_version")).select(
+        *LSTM_SCORES.names
+    )
+
+
+def _probability_column(next_event: str) -> str:
+    return "p_exit" if next_event == "exit" else f"p_next_{next_event}"
