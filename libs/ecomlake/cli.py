@@ -31,6 +31,7 @@ JOB_MODULES = (
     "ecomlake.propensity.job",
     "ecomlake.sequences.job",
     "ecomlake.lstm.job",
+    "ecomlake.pipeline.job",
     "ecomlake.demo",
     "ecomlake.setup_jobs",
 )

@@ -396,6 +396,32 @@ class LstmConfig:
             raise InvalidValue("purchase_weight" if self.purchase_weight < 0 else "churn_weight", "must be >= 0")
 
 
+# Every step of the daily pipeline, in order (ecomlake.pipeline.steps implements them).
+PIPELINE_STEPS = ("ingest", "clean", "featurize", "profile", "recommend", "propensity", "sequences", "train-lstm", "score-lstm")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """The daily pipeline (ecomlake pipeline): which steps run, always in pipeline order."""
+
+    steps: tuple[str, ...] = (
+        "ingest",
+        "clean",
+        "featurize",
+        "profile",
+        "recommend",
+        "propensity",
+    )  # add sequences, train-lstm, score-lstm for the LSTM
+
+    def validate(self) -> None:
+        order = PIPELINE_STEPS
+        unknown = [s for s in self.steps if s not in order]
+        if unknown or not self.steps:
+            raise InvalidValue("steps", f"must name steps among {list(order)}, got {list(self.steps)}")
+        if list(self.steps) != sorted(set(self.steps), key=order.index):
+            raise InvalidValue("steps", f"must be distinct and in pipeline order {list(order)}, got {list(self.steps)}")
+
+
 @dataclass(frozen=True)
 class PrivacyConfig:
     """Pseudonymise user ids at clean time with a keyed hash; the key never comes from this YAML."""
@@ -424,6 +450,7 @@ class Config:
     propensity: PropensityConfig = field(default_factory=PropensityConfig)
     sequences: SequencesConfig = field(default_factory=SequencesConfig)
     lstm: LstmConfig = field(default_factory=LstmConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     origin: str = field(default=DEFAULTS_ORIGIN, compare=False)
 

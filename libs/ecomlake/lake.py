@@ -39,6 +39,7 @@ BRONZE_EVENTS = Table("bronze", "events", partition_by=("ingest_date",))  # raw 
 SILVER_EVENTS = Table("silver", "events", partition_by=("event_date",))  # typed, deduplicated, filled (ecomlake.clean)
 QUARANTINE = Table("silver", "quarantine", partition_by=("ingest_date",))  # rejected rows with a reason (ecomlake.clean)
 RUN_AUDIT = Table("ops", "run_audit")  # row conservation of every clean run
+RUN_LEDGER = Table("ops", "run_ledger")  # every pipeline step attempt (ecomlake.pipeline)
 
 # Gold (ecomlake.featurize; columns documented in ecomlake.featurize.schemas). Daily tables hold one
 # slice per event day; snapshot tables one slice per as-of date, computed from the daily tables.
@@ -65,7 +66,7 @@ LSTM_METRICS = Table("ml", "lstm_metrics")
 MODEL_RUNS = Table("ml", "model_runs")  # every trained model: version, params, metrics, config, artifact (ecomlake.ml.registry)
 
 ALL_TABLES: tuple[Table, ...] = (
-    GENERATOR_RUNS, BRONZE_EVENTS, SILVER_EVENTS, QUARANTINE, RUN_AUDIT,
+    GENERATOR_RUNS, BRONZE_EVENTS, SILVER_EVENTS, QUARANTINE, RUN_AUDIT, RUN_LEDGER,
     SESSIONS, USER_ITEM_DAILY, DAILY_KPIS, USER_FEATURES, ITEM_FEATURES, INTERACTIONS, LABELS,
     RECOMMENDATIONS, SIMILAR_ITEMS, ALS_METRICS, USER_SEGMENTS, SEGMENTS, SEGMENT_TRANSITIONS,
     PROPENSITY_SCORES, PROPENSITY_METRICS, LSTM_SCORES, LSTM_METRICS, MODEL_RUNS,

@@ -1,0 +1,87 @@
+"""ecomlake pipeline on two generated days: backfill in order, the run ledger, skips on re-run, --force, --from, failures.
+
+Steps ingest, clean, featurize and propensity (which is skipped: two days have no labels yet) keep it quick;
+the model steps are the same calls as their own jobs, tested in their own files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+
+import pytest
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from ecomlake import lake
+from ecomlake.config import Config
+from ecomlake.errors import ConfigError, InputMissingError
+from ecomlake.generate.dataset import generate_dataset
+from ecomlake.pipeline import ledger
+from ecomlake.pipeline.job import run, run_pipeline
+from tests.conftest import lake_config
+
+DAY1 = dt.date(2019, 10, 1)
+DAY2 = DAY1 + dt.timedelta(days=1)
+STEPS = "pipeline.steps=[ingest, clean, featurize, propensity]"
+
+
+def ledger_rows(spark: SparkSession, cfg: Config) -> list[tuple]:
+    df = lake.read_table(spark, cfg.lake, lake.RUN_LEDGER)
+    return [(r.run_id, r.step, r.run_date, r.status) for r in df.orderBy("started_at").collect()]
+
+
+def sessions(spark: SparkSession, cfg: Config) -> list[tuple]:
+    return sorted(tuple(r) for r in lake.read_table(spark, cfg.lake, lake.SESSIONS).drop("session_start", "session_end").collect())
+
+
+@pytest.fixture(scope="module")
+def backfilled(spark: SparkSession, config: Config, tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, object]:
+    cfg = lake_config(config, tmp_path_factory.mktemp("pipeline"), STEPS)
+    generate_dataset(spark, dataclasses.replace(cfg.generator, events=3_000, days=2, output=f"{cfg.lake.root}/landing/events"))
+    args = argparse.Namespace(date=None, start=DAY1, end=DAY2, force=False, start_step=None, quiet=True)
+    return cfg, run(spark, cfg, args)
+
+
+def test_backfill_runs_each_day_in_order_and_records_every_step(spark: SparkSession, backfilled: tuple[Config, object]) -> None:
+    cfg, r = backfilled
+    expected = [(d, s) for d in (DAY1, DAY2) for s in ("ingest", "clean", "featurize", "propensity")]
+    assert [(x.run_date, x.step) for x in r.records] == expected
+    statuses = {(x.run_date, x.step): x.status for x in r.records}
+    assert statuses[(DAY2, "propensity")] == ledger.SKIPPED and statuses[(DAY2, "featurize")] == ledger.SUCCEEDED
+    skipped = [x for x in r.records if x.status == ledger.SKIPPED]
+    assert all(x.step == "propensity" and "labels" in x.error for x in skipped)
+    clean = next(x for x in r.records if x.step == "clean" and x.run_date == DAY2)
+    assert clean.rows_in >= clean.rows_out > 0
+    rows = lake.read_table(spark, cfg.lake, lake.RUN_LEDGER)
+    assert rows.count() == 8 and rows.select("run_id").distinct().count() == 1
+    assert rows.where(F.col("config_hash").isNull() | F.col("code_version").isNull() | (F.col("seconds") < 0)).count() == 0
+
+
+def test_rerun_skips_succeeded_steps_and_force_reruns_to_the_same_tables(spark: SparkSession, backfilled: tuple[Config, object]) -> None:
+    cfg, _ = backfilled
+    before_ledger, before_sessions = ledger_rows(spark, cfg), sessions(spark, cfg)
+    again = run_pipeline(spark, cfg, [DAY2], quiet=True)
+    # Succeeded steps are not run again; the skipped one (no labels yet) is tried again, and skipped again.
+    assert again.already_done == ((DAY2, "ingest"), (DAY2, "clean"), (DAY2, "featurize"))
+    assert [(x.step, x.status) for x in again.records] == [("propensity", ledger.SKIPPED)]
+    forced = run_pipeline(spark, cfg, [DAY2], force=True, start_step="featurize", quiet=True)
+    assert [(x.step, x.status) for x in forced.records] == [("featurize", ledger.SUCCEEDED), ("propensity", ledger.SKIPPED)]
+    assert sessions(spark, cfg) == before_sessions
+    after = ledger_rows(spark, cfg)
+    assert after[: len(before_ledger)] == before_ledger and len(after) == len(before_ledger) + 3  # both runs stay visible
+
+
+def test_a_failed_step_stops_the_dag_with_its_exit_code_and_is_recorded(spark: SparkSession, backfilled: tuple[Config, object]) -> None:
+    cfg, _ = backfilled
+    day3 = DAY2 + dt.timedelta(days=1)  # no files landed for it
+    with pytest.raises(InputMissingError, match=r"step ingest for 2019-10-03 failed: InputMissingError: ") as failed:
+        run_pipeline(spark, cfg, [day3, day3 + dt.timedelta(days=1)], quiet=True)
+    assert failed.value.exit_code == 3
+    rows = lake.read_table(spark, cfg.lake, lake.RUN_LEDGER).where(F.col("run_date") >= day3).collect()
+    assert [(r.step, r.status) for r in rows] == [("ingest", ledger.FAILED)] and "InputMissingError" in rows[0].error
+    with pytest.raises(ConfigError, match="--from score-lstm: not among pipeline.steps"):
+        run_pipeline(spark, cfg, [DAY2], start_step="score-lstm", quiet=True)
+    with pytest.raises(ConfigError, match="--start needs --end"):
+        run(spark, cfg, argparse.Namespace(date=None, start=DAY1, end=None, force=False, start_step=None, quiet=True))
