@@ -68,7 +68,7 @@ def run_pipeline(
                 already.append((day, step.name))
                 _say(quiet, f"pipeline {day} {step.name}: already succeeded (--force re-runs it)")
                 continue
-            started = _now()
+            started, failure = _now(), None
             try:
                 rows_in, rows_out = step.run(spark, config, day)
                 r = ledger.StepRecord(run_id, step.name, day, ledger.SUCCEEDED, started, _now(), rows_in, rows_out, None)
@@ -76,13 +76,12 @@ def run_pipeline(
                 r = ledger.StepRecord(run_id, step.name, day, ledger.SKIPPED, started, _now(), None, None, str(exc))
             except Exception as exc:
                 r = ledger.StepRecord(run_id, step.name, day, ledger.FAILED, started, _now(), None, None, f"{type(exc).__name__}: {exc}")
-                ledger.record(spark, config, r)
-                records.append(r)
-                _say(quiet, _line(r))
-                raise _step_error(exc)(f"step {step.name} for {day} failed: {r.error}") from exc
+                failure = exc
             ledger.record(spark, config, r)
             records.append(r)
             _say(quiet, _line(r))
+            if failure is not None:
+                raise _step_error(failure)(f"step {step.name} for {day} failed: {r.error}") from failure
     return PipelineResult(run_id, tuple(records), tuple(already), time.perf_counter() - t0)
 
 
