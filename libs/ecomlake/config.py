@@ -22,6 +22,7 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -37,6 +38,13 @@ _D = TypeVar("_D")
 ENV_OVERRIDES: Mapping[str, str] = {
     "ECOMLAKE_LAKE_ROOT": "lake.root",
     "ECOMLAKE_JARS_CACHE": "spark.jars_cache",
+    # Where and how big to run: what a scheduler sets per environment (see `ecomlake submit`).
+    "ECOMLAKE_SPARK_MASTER": "spark.master",
+    "ECOMLAKE_DEPLOY_MODE": "spark.deploy_mode",
+    "ECOMLAKE_EXECUTOR_MEMORY": "spark.executor_memory",
+    "ECOMLAKE_EXECUTOR_CORES": "spark.executor_cores",
+    "ECOMLAKE_NUM_EXECUTORS": "spark.num_executors",
+    "ECOMLAKE_TOTAL_EXECUTOR_CORES": "spark.total_executor_cores",
 }
 
 
@@ -69,6 +77,11 @@ class SparkConfig:
     master: str = "local[2]"
     app_name: str = "ecomlake"
     driver_memory: str = "4g"
+    deploy_mode: Literal["client", "cluster"] = "client"  # spark-submit's: where the driver runs
+    executor_memory: str | None = None  # None: Spark's default (1g)
+    executor_cores: int | None = None
+    num_executors: int | None = None  # YARN and Kubernetes
+    total_executor_cores: int | None = None  # standalone: the cores the application may take in all
     shuffle_partitions: int = 8
     timezone: str = "UTC"
     ui_enabled: bool = False
@@ -82,6 +95,10 @@ class SparkConfig:
             raise InvalidValue("master", "must not be empty (e.g. local[2], spark://host:7077, yarn)")
         if self.shuffle_partitions < 1:
             raise InvalidValue("shuffle_partitions", f"must be >= 1, got {self.shuffle_partitions}")
+        for name in ("executor_cores", "num_executors", "total_executor_cores"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InvalidValue(name, f"must be >= 1 (or null for Spark's default), got {value}")
 
 
 @dataclass(frozen=True)
@@ -485,7 +502,8 @@ def load_config(
         )
     for env_name, key in ENV_OVERRIDES.items():
         if environ.get(env_name):
-            _set_dotted(raw, key, environ[env_name], f"environment variable {env_name}", origins)
+            text = environ[env_name]
+            _set_dotted(raw, key, int(text) if text.isdigit() else text, f"environment variable {env_name}", origins)
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
@@ -519,7 +537,9 @@ def from_mapping(cls: type[_D], raw: Any, origin: str) -> _D:
 
 def config_hash(config: Config) -> str:
     """A short, stable hash of the effective configuration (recorded with every run)."""
-    canonical = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+    values = dataclasses.asdict(config)
+    values.pop("origin", None)  # the values matter, not which file they came from
+    canonical = json.dumps(values, sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -528,7 +548,7 @@ def as_dict(config: Config) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(config), default=str))
 
 
-def read_yaml_mapping(path: Path, not_found: str, expected: str) -> dict[str, Any]:
+def read_yaml_mapping(path: Path | Traversable, not_found: str, expected: str) -> dict[str, Any]:
     """Parse a YAML file that must hold a mapping; each failure is a ConfigError naming the file.
 
     ``not_found`` is the whole message for a missing file; ``expected`` describes the mapping wanted.

@@ -6,9 +6,12 @@ import datetime as dt
 import subprocess
 import uuid
 from functools import cache
+from importlib import resources
 from pathlib import Path
 
 from ecomlake import __version__
+
+VERSION_FILE = "VERSION"  # only in package zips (see ecomlake.submit.package_zip)
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -19,7 +22,13 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 
 @cache
 def code_version() -> str:
-    """The package version, plus the git commit when running from a checkout (``0.1.0+g1a2b3c4``)."""
+    """The package version, plus the git commit when running from a checkout (``0.1.0+g1a2b3c4``).
+
+    In a package zip built by ``ecomlake submit`` the version comes from its ``VERSION`` file, written from the checkout.
+    """
+    shipped = resources.files("ecomlake") / VERSION_FILE
+    if shipped.is_file():
+        return shipped.read_text().strip()
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5, check=True

@@ -47,14 +47,11 @@ def cached_delta_jars(spark_config: SparkConfig) -> list[str] | None:
     return [str(p) for p in paths] if all(p.is_file() for p in paths) else None
 
 
-def builder(spark_config: SparkConfig, app_name: str | None = None) -> SparkSession.Builder:
-    """Return a builder with Delta, UTC and the configured resources; the caller owns the session.
-
-    Static confs (master, memory, jars) only take effect if no JVM is running yet in this process;
-    under spark-submit, the submit command's own settings win.
-    """
-    b = SparkSession.builder.master(spark_config.master).appName(app_name or spark_config.app_name)
+def session_confs(spark_config: SparkConfig, app_name: str | None = None) -> dict[str, str]:
+    """Every Spark property ecomlake sets for a session: the builder's, and what ``ecomlake submit`` passes to spark-submit."""
     confs = {
+        "spark.master": spark_config.master,
+        "spark.app.name": app_name or spark_config.app_name,
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.session.timeZone": spark_config.timezone,
@@ -70,6 +67,7 @@ def builder(spark_config: SparkConfig, app_name: str | None = None) -> SparkSess
         "spark.ui.enabled": str(spark_config.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",
     }
+    confs.update(executor_confs(spark_config))
     jars = cached_delta_jars(spark_config)
     if jars:
         confs["spark.jars"] = ",".join(jars)
@@ -77,10 +75,44 @@ def builder(spark_config: SparkConfig, app_name: str | None = None) -> SparkSess
         log.info("no cached Delta jars in %s; resolving %s from Maven Central", jars_dir(spark_config), DELTA_PACKAGES)
         confs["spark.jars.packages"] = ",".join(DELTA_PACKAGES)
         confs["spark.jars.ivy"] = str(Path(str(spark_config.jars_cache)) / "ivy")
-    confs.update(spark_config.conf)  # the user's explicit confs win
-    for key, value in confs.items():
-        b = b.config(key, value)
+    confs.update(spark_config.conf)  # the user's explicit confs win over ours
+    return confs
+
+
+def builder(spark_config: SparkConfig, app_name: str | None = None) -> SparkSession.Builder:
+    """Return a builder with Delta, UTC and the configured resources; the caller owns the session.
+
+    Static confs (master, memory, jars) only take effect if no JVM is running yet in this process.
+    Under spark-submit, every property the submit command set wins over the config (a builder's
+    options would otherwise override them, the master included).
+    """
+    submitted = submitted_conf()
+    b = SparkSession.builder
+    for key, value in session_confs(spark_config, app_name).items():
+        if key not in submitted:
+            b = b.config(key, value)
     return b
+
+
+def executor_confs(spark_config: SparkConfig) -> dict[str, str]:
+    """The Spark properties for the executor sizing keys that are set (the rest stay Spark's defaults)."""
+    keys = {
+        "spark.executor.memory": spark_config.executor_memory,
+        "spark.executor.cores": spark_config.executor_cores,
+        "spark.executor.instances": spark_config.num_executors,
+        "spark.cores.max": spark_config.total_executor_cores,
+    }
+    return {key: str(value) for key, value in keys.items() if value is not None}
+
+
+def submitted_conf() -> dict[str, str]:
+    """The Spark properties spark-submit gave this driver (empty when not launched by spark-submit)."""
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:  # set by spark-submit for a Python application
+        return {}
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # connects to spark-submit's JVM, whose system properties hold its settings
+    return dict(SparkConf().getAll())
 
 
 def start_session(spark_config: SparkConfig, app_name: str | None = None) -> SparkSession:

@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
@@ -112,7 +113,7 @@ def builtin_layouts() -> tuple[str, ...]:
     return tuple(sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")))
 
 
-def layout_path(name_or_path: str) -> Path:
+def layout_path(name_or_path: str) -> Path | Traversable:
     """The YAML file of a layout: a built-in name (``rees46``) or a path to a file (``my/layout.yaml``)."""
     is_path = "/" in name_or_path or name_or_path.endswith((".yaml", ".yml"))
     if is_path:
@@ -123,7 +124,7 @@ def layout_path(name_or_path: str) -> Path:
             f"unknown layout {name_or_path!r}: built-in layouts are {', '.join(builtin_layouts())}; "
             "or pass the path of a layout YAML file (see the README's 'Source layouts')"
         )
-    return Path(str(builtin))
+    return builtin  # a Traversable: it also reads from inside a zip (spark-submit --py-files)
 
 
 def load_layout(name_or_path: str) -> Layout:

@@ -1,8 +1,0 @@
-"""spark-submit entry for `ecomlake als-movielens`:  spark-submit jobs/als_movielens.py [flags]  (see `ecomlake als-movielens --help`)."""
-
-import sys
-
-from ecomlake.cli import main
-
-if __name__ == "__main__":
-    sys.exit(main(["als-movielens", *sys.argv[1:]]))

@@ -1,8 +1,0 @@
-"""spark-submit entry for `ecomlake clean`:  spark-submit jobs/clean.py [flags]  (see `ecomlake clean --help`)."""
-
-import sys
-
-from ecomlake.cli import main
-
-if __name__ == "__main__":
-    sys.exit(main(["clean", *sys.argv[1:]]))

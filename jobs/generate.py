@@ -1,8 +1,0 @@
-"""spark-submit entry for `ecomlake generate`:  spark-submit jobs/generate.py [flags]  (see `ecomlake generate --help`)."""
-
-import sys
-
-from ecomlake.cli import main
-
-if __name__ == "__main__":
-    sys.exit(main(["generate", *sys.argv[1:]]))

@@ -1,8 +1,0 @@
-"""spark-submit entry for `ecomlake pipeline`:  spark-submit jobs/pipeline.py [flags]  (see `ecomlake pipeline --help`)."""
-
-import sys
-
-from ecomlake.cli import main
-
-if __name__ == "__main__":
-    sys.exit(main(["pipeline", *sys.argv[1:]]))

@@ -1,8 +1,0 @@
-"""spark-submit entry for `ecomlake profile`:  spark-submit jobs/profile.py [flags]  (see `ecomlake profile --help`)."""
-
-import sys
-
-from ecomlake.cli import main
-
-if __name__ == "__main__":
-    sys.exit(main(["profile", *sys.argv[1:]]))

@@ -1,8 +1,0 @@
-"""spark-submit entry for `ecomlake recommend`:  spark-submit jobs/recommend.py [flags]  (see `ecomlake recommend --help`)."""
-
-import sys
-
-from ecomlake.cli import main
-
-if __name__ == "__main__":
-    sys.exit(main(["recommend", *sys.argv[1:]]))
