@@ -1,4 +1,4 @@
-"""The one command line: ``ecomlake <job> [flags]`` (also ``python -m ecomlake``, and every jobs/*.py).
+"""The one command line: ``ecomlake <job> [flags]`` (also ``python -m ecomlake``, and every jobs/*_job.py).
 
 Exit codes: 0 success, 1 unexpected failure, 2 configuration or usage error, 3 input missing,
 4 data-quality check failed, 5 a pipeline step failed (see ecomlake.errors).
@@ -7,11 +7,15 @@ Exit codes: 0 success, 1 unexpected failure, 2 configuration or usage error, 3 i
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime as dt
 import importlib
+import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ecomlake import __version__
 from ecomlake.config import load_config
@@ -32,6 +36,7 @@ JOB_MODULES = (
     "ecomlake.sequences.job",
     "ecomlake.lstm.job",
     "ecomlake.pipeline.job",
+    "ecomlake.submit",
     "ecomlake.demo",
     "ecomlake.setup_jobs",
 )
@@ -57,8 +62,9 @@ def build_parser(jobs: dict[str, Job]) -> argparse.ArgumentParser:
     common.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. --set spark.master=local[4] (repeatable)"
     )
-    common.add_argument("--quiet", action="store_true", help="only warnings and errors")
+    common.add_argument("--quiet", action="store_true", help="no progress or summary on stdout; only warnings and errors are logged")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    common.add_argument("--json-logs", action="store_true", help="log one JSON object per line on stderr (for schedulers and log shippers)")
     parser = argparse.ArgumentParser(
         prog="ecomlake",
         description="E-commerce behaviour events to a Delta Lake lakehouse and models, on Apache Spark.",
@@ -73,25 +79,48 @@ def build_parser(jobs: dict[str, Job]) -> argparse.ArgumentParser:
     return parser
 
 
-def setup_logging(quiet: bool, verbose: bool) -> None:
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and a record's structured ``fields`` (a step's rows, seconds...)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def setup_logging(quiet: bool, verbose: bool, json_logs: bool = False) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_logs else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     jobs = load_jobs()
     args = build_parser(jobs).parse_args(argv)
-    setup_logging(args.quiet, args.verbose)
+    setup_logging(args.quiet, args.verbose, args.json_logs)
     job = jobs[args.job]
     spark = None
     try:
         config = load_config(args.conf, args.set, flags=config_flags(args))
         if job.needs_spark:
+            from pyspark.sql import SparkSession
+
             from ecomlake.session import start_session
 
+            # A session that was already running (a notebook's, a test run's) is the caller's: leave it running.
+            own_session = SparkSession.getActiveSession() is None
             spark = start_session(config.spark, f"ecomlake-{job.name}")
-        job.run(spark, config, args)
+        with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull) if args.quiet else contextlib.nullcontext():
+            job.run(spark, config, args)  # --quiet: the jobs' progress and summary lines go nowhere
         return 0
     except EcomlakeError as exc:
         log.error("%s failed: %s", job.name, exc)
@@ -104,5 +133,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.exception("%s failed unexpectedly", job.name)
         return 1
     finally:
-        if spark is not None:
+        if spark is not None and own_session:
             spark.stop()

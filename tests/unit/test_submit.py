@@ -1,0 +1,108 @@
+"""ecomlake submit: the spark-submit command it builds, the package zip and the shipped config (no Spark started here).
+
+The command is run for real against the standalone cluster in tests/cluster.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shlex
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ecomlake.cli import build_parser, load_jobs, main
+from ecomlake.config import PIPELINE_STEPS, config_hash, load_config
+from ecomlake.errors import ConfigError
+from ecomlake.session import DELTA_PACKAGES
+from ecomlake.submit import JOBS_DIR, entry_file, package_zip, submit_command
+from tests.conftest import REPO
+
+
+def option(command: list[str], name: str) -> list[str]:
+    """Every value given to ``name`` in a command line."""
+    return [command[i + 1] for i, arg in enumerate(command[:-1]) if arg == name]
+
+
+def test_the_command_carries_master_sizing_jars_package_and_config(tmp_path: Path) -> None:
+    environ = {"ECOMLAKE_SPARK_MASTER": "yarn", "ECOMLAKE_EXECUTOR_MEMORY": "8g", "ECOMLAKE_NUM_EXECUTORS": "50"}
+    config = load_config(REPO / "conf" / "local.yaml", ["spark.shuffle_partitions=400", "spark.executor_cores=4"], environ=environ)
+    command = submit_command(config, "pipeline", ["--date", "2019-10-01"], work_dir=tmp_path)
+    assert option(command, "--master") == ["yarn"] and option(command, "--deploy-mode") == ["client"]
+    assert option(command, "--name") == ["ecomlake-pipeline"] and option(command, "--driver-memory") == ["4g"]
+    confs = dict(c.split("=", 1) for c in option(command, "--conf")[:-1])
+    assert confs["spark.executor.memory"] == "8g" and confs["spark.executor.instances"] == "50" and confs["spark.executor.cores"] == "4"
+    assert confs["spark.sql.shuffle.partitions"] == "400" and confs["spark.sql.extensions"] == "io.delta.sql.DeltaSparkSessionExtension"
+    assert "spark.pyspark.python" not in confs  # a remote cluster brings its own Python
+    assert confs["spark.driver.extraJavaOptions"] == f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{REPO}/conf/log4j2.properties"
+    jars = option(command, "--jars") or option(command, "--packages")
+    assert jars and ("delta-spark" in jars[0])
+    # The entry file, the job's flags, then the shipped config (client mode: its local path).
+    shipped = option(command, "--files")[0]
+    assert command[-5:] == [str(JOBS_DIR / "pipeline_job.py"), "--date", "2019-10-01", "--conf", shipped]
+    assert config_hash(load_config(shipped, environ={})) == config_hash(config)  # the driver sees the same configuration
+
+
+def test_same_machine_masters_run_this_python_and_cluster_mode_reads_the_config_by_name(tmp_path: Path) -> None:
+    local = submit_command(load_config(None, ["spark.master=spark://127.0.0.1:7077"], environ={}), "clean", [], work_dir=tmp_path)
+    assert f"spark.pyspark.python={sys.executable}" in option(local, "--conf")
+    cluster = load_config(None, ["spark.master=yarn", "spark.deploy_mode=cluster"], environ={})
+    command = submit_command(cluster, "clean", ["--date", "2019-10-01"], use_packages=True, work_dir=tmp_path)
+    assert option(command, "--deploy-mode") == ["cluster"] and option(command, "--packages") == [",".join(DELTA_PACKAGES)]
+    assert command[-1] == Path(option(command, "--files")[0]).name  # the driver finds --files in its working directory
+
+
+def test_the_package_zip_is_importable_with_its_layouts_and_version(tmp_path: Path) -> None:
+    first = package_zip(tmp_path)
+    assert package_zip(tmp_path) == first and len(list(tmp_path.glob("*.zip"))) == 1  # an unchanged package is reused
+    names = zipfile.ZipFile(first).namelist()
+    assert "ecomlake/ml/__init__.py" in names and "ecomlake/sources/rees46.yaml" in names and "ecomlake/VERSION" in names
+    assert not any("__pycache__" in n for n in names)
+    probe = (
+        "import ecomlake, sys; from ecomlake.ingest.layouts import load_layout; from ecomlake.runinfo import code_version; "
+        "assert ecomlake.__file__.startswith(sys.argv[1]), ecomlake.__file__; print(load_layout('retailrocket').format, code_version())"
+    )
+    # First on sys.path, as --py-files puts it: the package, its layouts and its version come from the zip.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    probed = subprocess.run(
+        [sys.executable, "-c", f"import sys; sys.path.insert(0, sys.argv[1]); {probe}", str(first)], env=env, capture_output=True, text=True
+    )
+    assert probed.returncode == 0, probed.stderr
+    fmt, version = probed.stdout.split()
+    assert fmt == "csv" and version == zipfile.ZipFile(first).read("ecomlake/VERSION").decode()
+
+
+def test_every_spark_job_has_an_entry_file_that_shadows_no_module() -> None:
+    for job in load_jobs().values():
+        if job.needs_spark:
+            path = entry_file(job.name)
+            assert path.stem.endswith("_job") and path.stem not in sys.stdlib_module_names
+    with pytest.raises(ConfigError, match=r"no spark-submit entry file .*nosuch_job.py for job 'nosuch' \(jobs with one: .*pipeline"):
+        entry_file("nosuch")
+
+
+def test_dry_run_prints_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["submit", "--dry-run", "--set", "spark.master=local[2]", "ingest", "--date", "2019-10-01"]) == 0
+    out = capsys.readouterr().out
+    assert "spark-submit --master 'local[2]'" in out and "ingest_job.py --date 2019-10-01 --conf " in out
+    assert main(["submit", "ingest", "--conf", "x.yaml"]) == 2  # the config is submit's to ship
+    assert "give --conf before the job name" in capsys.readouterr().err
+
+
+def test_the_airflow_example_has_a_task_per_step_that_the_cli_accepts() -> None:
+    spec = importlib.util.spec_from_file_location("ecomlake_daily_dag", REPO / "scripts" / "airflow" / "ecomlake_daily_dag.py")
+    assert spec and spec.loader
+    dag_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dag_module)  # imports without Airflow installed
+    assert load_config(None, environ={}).pipeline.steps == dag_module.STEPS and set(dag_module.STEPS) <= set(PIPELINE_STEPS)
+    parser = build_parser(load_jobs())
+    for step in dag_module.STEPS:
+        words = shlex.split(dag_module.step_command(step).replace("{{ ds }}", "2019-10-01"))  # as Jinja, then bash, see it
+        assert words[:3] == ["$ECOMLAKE_HOME/scripts/submit.sh", "--conf", "$ECOMLAKE_CONF"]
+        submit = parser.parse_args(["submit", *words[3:]])
+        job = parser.parse_args([submit.target, *submit.job_args])
+        assert (job.only_step, job.force, str(job.date)) == (step, True, "2019-10-01")
