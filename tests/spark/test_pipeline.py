@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import json
+from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from ecomlake import lake
+from ecomlake.cli import main
 from ecomlake.config import Config
 from ecomlake.errors import ConfigError, InputMissingError
 from ecomlake.generate.dataset import generate_dataset
@@ -40,7 +43,7 @@ def sessions(spark: SparkSession, cfg: Config) -> list[tuple]:
 def backfilled(spark: SparkSession, config: Config, tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, object]:
     cfg = lake_config(config, tmp_path_factory.mktemp("pipeline"), STEPS)
     generate_dataset(spark, dataclasses.replace(cfg.generator, events=3_000, days=2, output=f"{cfg.lake.root}/landing/events"))
-    args = argparse.Namespace(date=None, start=DAY1, end=DAY2, force=False, start_step=None, quiet=True)
+    args = argparse.Namespace(date=None, start=DAY1, end=DAY2, force=False, start_step=None, only_step=None, quiet=True)
     return cfg, run(spark, cfg, args)
 
 
@@ -55,8 +58,11 @@ def test_backfill_runs_each_day_in_order_and_records_every_step(spark: SparkSess
     clean = next(x for x in r.records if x.step == "clean" and x.run_date == DAY2)
     assert clean.rows_in >= clean.rows_out > 0
     rows = lake.read_table(spark, cfg.lake, lake.RUN_LEDGER)
-    assert rows.count() == 8 and rows.select("run_id").distinct().count() == 1
+    # Each attempt: a running row at its start, then its outcome.
+    assert rows.where(F.col("status") == ledger.RUNNING).count() == 8 and rows.where(F.col("status") != ledger.RUNNING).count() == 8
+    assert rows.select("run_id").distinct().count() == 1
     assert rows.where(F.col("config_hash").isNull() | F.col("code_version").isNull() | (F.col("seconds") < 0)).count() == 0
+    assert rows.where((F.col("status") == ledger.RUNNING) != F.col("ended_at").isNull()).count() == 0
 
 
 def test_rerun_skips_succeeded_steps_and_force_reruns_to_the_same_tables(spark: SparkSession, backfilled: tuple[Config, object]) -> None:
@@ -70,7 +76,7 @@ def test_rerun_skips_succeeded_steps_and_force_reruns_to_the_same_tables(spark: 
     assert [(x.step, x.status) for x in forced.records] == [("featurize", ledger.SUCCEEDED), ("propensity", ledger.SKIPPED)]
     assert sessions(spark, cfg) == before_sessions
     after = ledger_rows(spark, cfg)
-    assert after[: len(before_ledger)] == before_ledger and len(after) == len(before_ledger) + 3  # both runs stay visible
+    assert after[: len(before_ledger)] == before_ledger and len(after) == len(before_ledger) + 2 * 3  # both runs stay visible
 
 
 def test_a_failed_step_stops_the_dag_with_its_exit_code_and_is_recorded(spark: SparkSession, backfilled: tuple[Config, object]) -> None:
@@ -80,8 +86,51 @@ def test_a_failed_step_stops_the_dag_with_its_exit_code_and_is_recorded(spark: S
         run_pipeline(spark, cfg, [day3, day3 + dt.timedelta(days=1)], quiet=True)
     assert failed.value.exit_code == 3
     rows = lake.read_table(spark, cfg.lake, lake.RUN_LEDGER).where(F.col("run_date") >= day3).collect()
-    assert [(r.step, r.status) for r in rows] == [("ingest", ledger.FAILED)] and "InputMissingError" in rows[0].error
+    assert sorted((r.step, r.status) for r in rows) == [("ingest", ledger.FAILED), ("ingest", ledger.RUNNING)]
+    assert "InputMissingError" in next(r.error for r in rows if r.status == ledger.FAILED)
     with pytest.raises(ConfigError, match="--from score-lstm: not among pipeline.steps"):
         run_pipeline(spark, cfg, [DAY2], start_step="score-lstm", quiet=True)
     with pytest.raises(ConfigError, match="--start needs --end"):
-        run(spark, cfg, argparse.Namespace(date=None, start=DAY1, end=None, force=False, start_step=None, quiet=True))
+        run(spark, cfg, argparse.Namespace(date=None, start=DAY1, end=None, force=False, start_step=None, only_step=None, quiet=True))
+
+
+def cli(cfg: Config, *argv: str) -> int:
+    """``ecomlake <argv>`` in this process, on this lake (main leaves the test run's session running)."""
+    keys = [f"lake.root={cfg.lake.root}", f"spark.master={cfg.spark.master}", f"spark.shuffle_partitions={cfg.spark.shuffle_partitions}", STEPS]
+    return main([argv[0], *(arg for key in keys for arg in ("--set", key)), *argv[1:]])  # argv's own --set come last and win
+
+
+def test_only_runs_one_step_and_json_logs_carry_each_steps_figures(
+    spark: SparkSession, backfilled: tuple[Config, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg, _ = backfilled
+    assert cli(cfg, "pipeline", "--date", str(DAY2), "--only", "clean", "--force", "--json-logs") == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[0].startswith(f"pipeline [1/1] {DAY2} clean: succeeded in ")
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    step = next(e for e in events if e.get("event") == "pipeline_step")
+    assert step["step"] == "clean" and step["status"] == ledger.SUCCEEDED and step["run_date"] == str(DAY2)
+    assert step["rows_in"] >= step["rows_out"] > 0 and step["seconds"] > 0 and step["level"] == "INFO"
+    assert any(e.get("event") == "pipeline_run" and e["succeeded"] == 1 for e in events)
+    # --quiet: nothing on stdout, and no info lines on stderr.
+    assert cli(cfg, "pipeline", "--date", str(DAY2), "--only", "clean", "--quiet") == 0
+    out, err = capsys.readouterr()
+    assert out == "" and " INFO " not in err
+
+
+def test_exit_codes_0_2_3_4_5(spark: SparkSession, backfilled: tuple[Config, object], capsys: pytest.CaptureFixture[str]) -> None:
+    """One distinct exit code per kind of failure, through the command line as a scheduler sees it."""
+    cfg, _ = backfilled
+    assert cli(cfg, "pipeline", "--date", str(DAY2)) == 0  # everything already done
+    assert cli(cfg, "pipeline", "--date", str(DAY2), "--set", "spark.shuffle_partitions=0") == 2  # config error
+    assert "key 'spark.shuffle_partitions': must be >= 1" in capsys.readouterr().err
+    assert cli(cfg, "pipeline", "--date", str(DAY2 + dt.timedelta(days=5))) == 3  # no events landed for that day
+    assert "step ingest for 2019-10-07 failed: InputMissingError" in capsys.readouterr().err
+    assert cli(cfg, "sequences", "--date", str(DAY2)) == 4  # two days cannot fill train, validation and test
+    assert "the train split" in capsys.readouterr().err
+    # A step failing for any other reason: a data file of silver.events is gone from under its Delta log.
+    silver = next(Path(lake.SILVER_EVENTS.path(cfg.lake)).rglob("*.parquet"))
+    silver.unlink()
+    assert cli(cfg, "pipeline", "--date", str(DAY2), "--only", "featurize", "--force") == 5
+    assert "step featurize for 2019-10-02 failed: " in capsys.readouterr().err
+    assert spark.range(1).count() == 1  # the CLI left the session it did not start running

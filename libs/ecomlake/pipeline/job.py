@@ -4,7 +4,9 @@ For each date, in order, the steps of ``pipeline.steps`` (a subset of ingest -> 
 profile -> recommend -> propensity -> sequences -> train-lstm -> score-lstm, always in that order):
 
 - a step already succeeded for the date is skipped, unless ``--force``; ``--from STEP`` starts at a step
-  (the earlier ones are neither run nor checked);
+  (the earlier ones are neither run nor checked), ``--only STEP`` runs one step (a scheduler's task);
+- each attempt is recorded when it starts (``running``) and when it ends: a driver killed mid-step
+  leaves a ``running`` row that never ends, beside the re-run's rows;
 - a step whose input cannot exist yet for the date (labels before the horizon has passed, say) is
   recorded as skipped, with the reason, and the DAG goes on;
 - any other failure is recorded as failed with its error and stops the DAG: the process exits non-zero
@@ -50,7 +52,13 @@ def dates_between(start: dt.date, end: dt.date) -> list[dt.date]:
 
 
 def run_pipeline(
-    spark: SparkSession, config: Config, dates: list[dt.date], force: bool = False, start_step: str | None = None, quiet: bool = False
+    spark: SparkSession,
+    config: Config,
+    dates: list[dt.date],
+    force: bool = False,
+    start_step: str | None = None,
+    quiet: bool = False,
+    only_step: str | None = None,
 ) -> PipelineResult:
     """Run the configured steps for each date in order; raise on the first failed step (after recording it)."""
     t0, run_id = time.perf_counter(), new_run_id()
@@ -59,16 +67,24 @@ def run_pipeline(
         if start_step not in config.pipeline.steps:
             raise ConfigError(f"--from {start_step}: not among pipeline.steps {list(config.pipeline.steps)}")
         steps = steps[[s.name for s in steps].index(start_step) :]
+    if only_step is not None:
+        if only_step not in config.pipeline.steps:
+            raise ConfigError(f"--only {only_step}: not among pipeline.steps {list(config.pipeline.steps)}")
+        steps = [s for s in steps if s.name == only_step]
     records: list[ledger.StepRecord] = []
     already: list[tuple[dt.date, str]] = []
-    for day in dates:
+    total = len(dates) * len(steps)
+    for d, day in enumerate(dates):
         done = set() if force else ledger.succeeded(spark, config, day)
-        for step in steps:
+        for s, step in enumerate(steps):
+            progress = f"[{d * len(steps) + s + 1}/{total}]"
             if step.name in done:
                 already.append((day, step.name))
-                _say(quiet, f"pipeline {day} {step.name}: already succeeded (--force re-runs it)")
+                _report(quiet, progress, run_id, day, step.name, "already succeeded (--force re-runs it)", {"status": "already_succeeded"})
                 continue
+            # The start is recorded first: a driver killed mid-step leaves a "running" row that never ends.
             started, failure = _now(), None
+            ledger.record(spark, config, ledger.StepRecord(run_id, step.name, day, ledger.RUNNING, started, None, None, None, None))
             try:
                 rows_in, rows_out = step.run(spark, config, day)
                 r = ledger.StepRecord(run_id, step.name, day, ledger.SUCCEEDED, started, _now(), rows_in, rows_out, None)
@@ -79,7 +95,7 @@ def run_pipeline(
                 failure = exc
             ledger.record(spark, config, r)
             records.append(r)
-            _say(quiet, _line(r))
+            _report(quiet, progress, run_id, day, step.name, _outcome(r), _fields(r))
             if failure is not None:
                 raise _step_error(failure)(f"step {step.name} for {day} failed: {r.error}") from failure
     return PipelineResult(run_id, tuple(records), tuple(already), time.perf_counter() - t0)
@@ -97,14 +113,23 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def _line(r: ledger.StepRecord) -> str:
+def _outcome(r: ledger.StepRecord) -> str:
+    assert r.ended_at is not None
     rows = "".join(f", {label} {n:,}" for label, n in (("rows in", r.rows_in), ("rows out", r.rows_out)) if n is not None)
     reason = f": {r.error.splitlines()[0]}" if r.error else ""
-    return f"pipeline {r.run_date} {r.step}: {r.status} in {(r.ended_at - r.started_at).total_seconds():.1f} s{rows}{reason}"
+    return f"{r.status} in {(r.ended_at - r.started_at).total_seconds():.1f} s{rows}{reason}"
 
 
-def _say(quiet: bool, line: str) -> None:
-    log.info(line)
+def _fields(r: ledger.StepRecord) -> dict[str, object]:
+    assert r.ended_at is not None
+    seconds = round((r.ended_at - r.started_at).total_seconds(), 3)
+    return {"status": r.status, "seconds": seconds, "rows_in": r.rows_in, "rows_out": r.rows_out, "error": r.error}
+
+
+def _report(quiet: bool, progress: str, run_id: str, day: dt.date, step: str, outcome: str, fields: dict[str, object]) -> None:
+    """One structured log record per step (JSON with --json-logs) and, unless --quiet, a progress line on stdout."""
+    line = f"pipeline {progress} {day} {step}: {outcome}"
+    log.info(line, extra={"fields": {"event": "pipeline_step", "run_id": run_id, "run_date": day.isoformat(), "step": step, **fields}})
     if not quiet:
         print(line, flush=True)
 
@@ -115,7 +140,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     when.add_argument("--start", type=iso_date, help="backfill: the first day (with --end)")
     parser.add_argument("--end", type=iso_date, help="backfill: the last day, included")
     parser.add_argument("--force", action="store_true", help="re-run steps that already succeeded for the date")
-    parser.add_argument("--from", dest="start_step", choices=PIPELINE_STEPS, help="start at this step (resume after a fix)")
+    step = parser.add_mutually_exclusive_group()
+    step.add_argument("--from", dest="start_step", choices=PIPELINE_STEPS, help="start at this step (resume after a fix)")
+    step.add_argument("--only", dest="only_step", choices=PIPELINE_STEPS, help="run just this step (a scheduler's task per step)")
 
 
 def run(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> PipelineResult:
@@ -125,13 +152,16 @@ def run(spark: SparkSession | None, config: Config, args: argparse.Namespace) ->
     if args.date is not None and args.end is not None:
         raise ConfigError("--end goes with --start, not with --date")
     dates = [args.date] if args.date is not None else dates_between(args.start, args.end)
-    r = run_pipeline(spark, config, dates, args.force, args.start_step, quiet=args.quiet)
+    r = run_pipeline(spark, config, dates, args.force, args.start_step, quiet=args.quiet, only_step=args.only_step)
     ran = sum(1 for x in r.records if x.status == ledger.SUCCEEDED)
     skipped = sum(1 for x in r.records if x.status == ledger.SKIPPED)
-    print(
+    summary = (
         f"pipeline {dates[0]}..{dates[-1]} ({len(dates)} day(s)), run {r.run_id}: {ran} step(s) succeeded, {skipped} skipped, "
         f"{len(r.already_done)} already done, in {r.seconds:.1f} s"
     )
+    fields = {"event": "pipeline_run", "run_id": r.run_id, "succeeded": ran, "skipped": skipped, "seconds": round(r.seconds, 3)}
+    log.info(summary, extra={"fields": fields})
+    print(summary)
     return r
 
 

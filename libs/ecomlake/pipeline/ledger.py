@@ -1,4 +1,4 @@
-"""ops.run_ledger: one row per pipeline step attempt (what ran, for which date, how it ended, rows, timings, versions).
+"""ops.run_ledger: two rows per pipeline step attempt, at its start and its end (what ran, for which date, how it ended, rows, timings, versions).
 
 The ledger is append-only history: a re-run adds rows, it never rewrites earlier ones, so a failed
 attempt and the re-run that fixed it both stay visible. ``succeeded`` answers "has this step already
@@ -19,12 +19,12 @@ from ecomlake.config import Config, config_hash
 from ecomlake.runinfo import code_version
 from ecomlake.schema import Field, TableSchema
 
-SUCCEEDED, FAILED, SKIPPED = "succeeded", "failed", "skipped"
+RUNNING, SUCCEEDED, FAILED, SKIPPED = "running", "succeeded", "failed", "skipped"
 
 RUN_LEDGER = TableSchema(
     "ops.run_ledger",
-    "One row per pipeline step attempt: the step, the date it ran for, how it ended, rows in and out, timings, "
-    "config hash and code version. Append-only: re-runs add rows.",
+    "Two rows per pipeline step attempt, one when it starts (running) and one when it ends: the step, the date it ran for, "
+    "how it ended, rows in and out, timings, config hash and code version. Append-only: re-runs add rows.",
     (
         Field("run_id", T.StringType(), "the pipeline run (one per `ecomlake pipeline` call)", nullable=False),
         Field(
@@ -34,10 +34,16 @@ RUN_LEDGER = TableSchema(
             nullable=False,
         ),
         Field("run_date", T.DateType(), "the date the step ran for (--date)", nullable=False),
-        Field("status", T.StringType(), "succeeded, failed, or skipped (its input cannot exist yet, e.g. labels before the horizon)", nullable=False),
+        Field(
+            "status",
+            T.StringType(),
+            "running (written when the step starts), then succeeded, failed, or skipped (its input cannot exist yet, e.g. labels "
+            "before the horizon); a running row with no end row for its run_id means the driver died mid-step",
+            nullable=False,
+        ),
         Field("started_at", T.TimestampType(), "step start", "UTC"),
-        Field("ended_at", T.TimestampType(), "step end", "UTC"),
-        Field("seconds", T.DoubleType(), "wall time of the step", "seconds"),
+        Field("ended_at", T.TimestampType(), "step end; NULL on the running row", "UTC"),
+        Field("seconds", T.DoubleType(), "wall time of the step; NULL on the running row", "seconds"),
         Field("rows_in", T.LongType(), "rows the step read, where it reports them", "rows"),
         Field("rows_out", T.LongType(), "rows the step wrote, where it reports them", "rows"),
         Field("config_hash", T.StringType(), "hash of the whole effective config"),
@@ -54,15 +60,15 @@ class StepRecord:
     run_date: dt.date
     status: str
     started_at: dt.datetime
-    ended_at: dt.datetime
+    ended_at: dt.datetime | None  # None while running
     rows_in: int | None
     rows_out: int | None
     error: str | None
 
 
 def record(spark: SparkSession, config: Config, r: StepRecord) -> None:
-    """Append one attempt to ops.run_ledger (its own Delta commit)."""
-    seconds = (r.ended_at - r.started_at).total_seconds()
+    """Append one row to ops.run_ledger (its own Delta commit)."""
+    seconds = (r.ended_at - r.started_at).total_seconds() if r.ended_at is not None else None
     row = (
         r.run_id,
         r.step,
