@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the checks: ruff, then the default test suite (slower tiers: -m slow, see README).
+# Run the checks: ruff, then the default test suite (other tiers: -m cluster, -m slow; see README).
 #   scripts/test.sh [pytest args]
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -7,6 +7,6 @@ python="$("$repo/scripts/setup.sh" --dev --dl)"  # the tests train the LSTM with
 cd "$repo"
 # This clone's code first, even if another clone re-pointed the shared environment meanwhile.
 export PYTHONPATH="$repo/libs${PYTHONPATH:+:$PYTHONPATH}"
-"$python" -m ruff check libs jobs tests benchmarks setup.py
-"$python" -m ruff format --check libs jobs tests benchmarks setup.py
+"$python" -m ruff check libs jobs tests benchmarks scripts setup.py
+"$python" -m ruff format --check libs jobs tests benchmarks scripts setup.py
 exec "$python" -m pytest "$@"
