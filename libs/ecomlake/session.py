@@ -116,14 +116,16 @@ def submitted_conf() -> dict[str, str]:
 
 
 def start_session(spark_config: SparkConfig, app_name: str | None = None) -> SparkSession:
-    """Start (or join) the session and set what can only be set on a live one: the checkpoint dir."""
+    """Start (or join) the session and set what can only be set on a live one: the checkpoint dir, unless it has one."""
     # Python workers (pandas UDFs, RDD lambdas) must run this interpreter, with its numpy and pandas,
     # not whatever python3 is first on PATH; a PYSPARK_PYTHON set by the user or spark-submit wins.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = builder(spark_config, app_name).getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     assert spark_config.checkpoint_dir, "load_config resolves checkpoint_dir"
-    spark.sparkContext.setCheckpointDir(spark_config.checkpoint_dir)
+    # A session that already has one (a notebook's, a test run's, joined by the CLI) keeps it: it is the caller's.
+    if spark.sparkContext.getCheckpointDir() is None:
+        spark.sparkContext.setCheckpointDir(spark_config.checkpoint_dir)
     return spark
 
 

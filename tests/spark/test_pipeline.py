@@ -118,7 +118,7 @@ def test_only_runs_one_step_and_json_logs_carry_each_steps_figures(
     assert out == "" and " INFO " not in err
 
 
-def test_exit_codes_0_2_3_4_5(spark: SparkSession, backfilled: tuple[Config, object], capsys: pytest.CaptureFixture[str]) -> None:
+def test_exit_codes_0_2_3_4_5(spark: SparkSession, config: Config, backfilled: tuple[Config, object], capsys: pytest.CaptureFixture[str]) -> None:
     """One distinct exit code per kind of failure, through the command line as a scheduler sees it."""
     cfg, _ = backfilled
     assert cli(cfg, "pipeline", "--date", str(DAY2)) == 0  # everything already done
@@ -133,4 +133,5 @@ def test_exit_codes_0_2_3_4_5(spark: SparkSession, backfilled: tuple[Config, obj
     silver.unlink()
     assert cli(cfg, "pipeline", "--date", str(DAY2), "--only", "featurize", "--force") == 5
     assert "step featurize for 2019-10-02 failed: " in capsys.readouterr().err
-    assert spark.range(1).count() == 1  # the CLI left the session it did not start running
+    assert spark.range(1).count() == 1  # the CLI left the session it did not start running ...
+    assert str(spark.sparkContext.getCheckpointDir()).startswith(f"file:{config.spark.checkpoint_dir}/")  # ... as it was
