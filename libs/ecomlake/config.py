@@ -537,15 +537,18 @@ def from_mapping(cls: type[_D], raw: Any, origin: str) -> _D:
 
 def config_hash(config: Config) -> str:
     """A short, stable hash of the effective configuration (recorded with every run)."""
-    values = dataclasses.asdict(config)
-    values.pop("origin", None)  # the values matter, not which file they came from
-    canonical = json.dumps(values, sort_keys=True, default=str)
+    canonical = json.dumps(as_dict(config), sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def as_dict(config: Config) -> dict[str, Any]:
-    """The configuration as plain data (dates as ISO strings), e.g. for ``ecomlake config``."""
-    return json.loads(json.dumps(dataclasses.asdict(config), default=str))
+    """The configuration's values as plain data (dates as ISO strings), e.g. for ``ecomlake config``.
+
+    Without ``origin``: the values matter, not which file they came from.
+    """
+    values = dataclasses.asdict(config)
+    values.pop("origin", None)
+    return json.loads(json.dumps(values, default=str))
 
 
 def read_yaml_mapping(path: Path | Traversable, not_found: str, expected: str) -> dict[str, Any]:

@@ -26,7 +26,6 @@ def run_jars(spark: SparkSession | None, config: Config, args: argparse.Namespac
 def run_config(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> None:
     print(f"# effective configuration (from {config.origin}, environment and flags)")
     data = as_dict(config)
-    data.pop("origin", None)
     print(yaml.safe_dump(data, sort_keys=False), end="")
 
 

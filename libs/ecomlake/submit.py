@@ -84,7 +84,6 @@ def package_zip(target_dir: Path, package_dir: Path = PACKAGE_DIR) -> Path:
 def config_file(config: Config, target_dir: Path) -> Path:
     """The effective configuration as a YAML file that load_config reads back to the same values."""
     data = as_dict(config)
-    data.pop("origin", None)
     text = yaml.safe_dump(data, sort_keys=False)
     target = target_dir / f"config-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
     if not target.is_file():

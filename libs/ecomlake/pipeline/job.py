@@ -63,13 +63,13 @@ def run_pipeline(
     """Run the configured steps for each date in order; raise on the first failed step (after recording it)."""
     t0, run_id = time.perf_counter(), new_run_id()
     steps = [s for s in STEPS if s.name in config.pipeline.steps]
+    names = [s.name for s in steps]
+    for flag, name in (("--from", start_step), ("--only", only_step)):
+        if name is not None and name not in names:
+            raise ConfigError(f"{flag} {name}: not among pipeline.steps {list(config.pipeline.steps)}")
     if start_step is not None:
-        if start_step not in config.pipeline.steps:
-            raise ConfigError(f"--from {start_step}: not among pipeline.steps {list(config.pipeline.steps)}")
-        steps = steps[[s.name for s in steps].index(start_step) :]
+        steps = steps[names.index(start_step) :]
     if only_step is not None:
-        if only_step not in config.pipeline.steps:
-            raise ConfigError(f"--only {only_step}: not among pipeline.steps {list(config.pipeline.steps)}")
         steps = [s for s in steps if s.name == only_step]
     records: list[ledger.StepRecord] = []
     already: list[tuple[dt.date, str]] = []
@@ -114,16 +114,15 @@ def _now() -> dt.datetime:
 
 
 def _outcome(r: ledger.StepRecord) -> str:
-    assert r.ended_at is not None
+    assert r.seconds is not None
     rows = "".join(f", {label} {n:,}" for label, n in (("rows in", r.rows_in), ("rows out", r.rows_out)) if n is not None)
     reason = f": {r.error.splitlines()[0]}" if r.error else ""
-    return f"{r.status} in {(r.ended_at - r.started_at).total_seconds():.1f} s{rows}{reason}"
+    return f"{r.status} in {r.seconds:.1f} s{rows}{reason}"
 
 
 def _fields(r: ledger.StepRecord) -> dict[str, object]:
-    assert r.ended_at is not None
-    seconds = round((r.ended_at - r.started_at).total_seconds(), 3)
-    return {"status": r.status, "seconds": seconds, "rows_in": r.rows_in, "rows_out": r.rows_out, "error": r.error}
+    assert r.seconds is not None
+    return {"status": r.status, "seconds": round(r.seconds, 3), "rows_in": r.rows_in, "rows_out": r.rows_out, "error": r.error}
 
 
 def _report(quiet: bool, progress: str, run_id: str, day: dt.date, step: str, outcome: str, fields: dict[str, object]) -> None:

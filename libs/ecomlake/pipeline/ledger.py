@@ -65,10 +65,14 @@ class StepRecord:
     rows_out: int | None
     error: str | None
 
+    @property
+    def seconds(self) -> float | None:
+        """Wall time of the step; None while running."""
+        return (self.ended_at - self.started_at).total_seconds() if self.ended_at is not None else None
+
 
 def record(spark: SparkSession, config: Config, r: StepRecord) -> None:
     """Append one row to ops.run_ledger (its own Delta commit)."""
-    seconds = (r.ended_at - r.started_at).total_seconds() if r.ended_at is not None else None
     row = (
         r.run_id,
         r.step,
@@ -76,7 +80,7 @@ def record(spark: SparkSession, config: Config, r: StepRecord) -> None:
         r.status,
         r.started_at,
         r.ended_at,
-        seconds,
+        r.seconds,
         r.rows_in,
         r.rows_out,
         config_hash(config),
