@@ -49,7 +49,7 @@ if [[ -z "$python" ]]; then
 fi
 [[ -n "$python" ]] || { say "Python 3.11 not found (set PYTHON=/path/to/python3.11)"; exit 2; }
 
-key=$(cat "$repo"/requirements/*.txt | sha256sum | cut -c1-12)
+key=$(cat "$repo"/requirements/{base,build,dev,dl}.txt | sha256sum | cut -c1-12)  # the analysts' environment has its own (setup_analyst.sh)
 venv="$cache/venv-$key"
 mkdir -p "$cache"
 exec 9>"$cache/setup.lock"

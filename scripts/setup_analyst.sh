@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Set up the analysts' Spark-free environment (DuckDB on the Delta tables); idempotent, prints its python.
+#
+#   scripts/setup_analyst.sh
+#
+# A virtualenv OUTSIDE the clone keyed by the hash of requirements/analyst.txt:
+# $ECOMLAKE_CACHE/analyst-<hash>, with those pins (deltalake, duckdb, a current pyarrow) and this
+# clone's libs/ on its path (the package without its Spark dependencies). No Java needed.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="${ECOMLAKE_CACHE:-$HOME/.cache/ecomlake}"
+say() { echo "setup_analyst: $*" >&2; }
+python="${PYTHON:-}"
+if [[ -z "$python" ]]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      python="$candidate"; break
+    fi
+  done
+fi
+[[ -n "$python" ]] || { say "Python 3.11 not found (set PYTHON=/path/to/python3.11)"; exit 2; }
+key=$(sha256sum "$repo/requirements/analyst.txt" | cut -c1-12)
+venv="$cache/analyst-$key"
+mkdir -p "$cache"
+exec 9>"$cache/setup_analyst.lock"
+flock 9
+if [[ ! -f "$venv/.installed" ]]; then
+  say "creating $venv"
+  "$python" -m venv --clear "$venv"
+  "$venv/bin/python" -m pip install --quiet -r "$repo/requirements/analyst.txt" >&2
+  touch "$venv/.installed"
+fi
+expected="$repo/libs/ecomlake/__init__.py"
+actual=$(cd / && "$venv/bin/python" -c 'import ecomlake; print(ecomlake.__file__)' 2>/dev/null || true)
+if [[ "$actual" != "$expected" ]]; then
+  # This clone's libs/ on the path (a .pth file): the package without its Spark dependencies.
+  echo "$repo/libs" >"$("$venv/bin/python" -c 'import site; print(site.getsitepackages()[0])')/ecomlake.pth"
+fi
+echo "$venv/bin/python"
