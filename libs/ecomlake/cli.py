@@ -37,6 +37,7 @@ JOB_MODULES = (
     "ecomlake.lstm.job",
     "ecomlake.pipeline.job",
     "ecomlake.submit",
+    "ecomlake.analyst.sql",
     "ecomlake.demo",
     "ecomlake.setup_jobs",
 )

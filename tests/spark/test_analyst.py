@@ -1,0 +1,66 @@
+"""Analysts' SQL: the tables by name through Spark (ecomlake sql), and without Spark through DuckDB on the Delta log.
+
+The DuckDB side runs in its own environment (scripts/setup_analyst.sh), in a subprocess, against the
+tables the Spark jobs wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from ecomlake import lake
+from ecomlake.analyst.sql import query
+from ecomlake.config import Config
+from tests.conftest import REPO, lake_config
+from tests.spark.conftest import GOLD_LAST_DAY
+
+FUNNEL = f"""
+SELECT session_date, count(*) AS sessions, sum(views) AS views, sum(carts) AS carts, sum(purchases) AS purchases,
+       round(sum(CASE WHEN purchases > 0 THEN 1 ELSE 0 END) / count(*), 6) AS converted
+FROM gold_sessions WHERE session_date = DATE '{GOLD_LAST_DAY}' GROUP BY session_date
+"""
+
+
+@pytest.fixture(scope="module")
+def analyst_python() -> str:
+    return subprocess.run([str(REPO / "scripts" / "setup_analyst.sh")], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def duck(python: str, root: str, statement: str, *flags: str, out: Path) -> list[dict]:
+    """The statement through ``python -m ecomlake.analyst.duck`` in the analysts' environment; rows as dicts."""
+    run = subprocess.run(
+        [python, "-m", "ecomlake.analyst.duck", "--lake", root, *flags, "--format", "json", "--out", str(out), statement],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},  # nothing of the Spark environment
+    )
+    assert run.returncode == 0, run.stderr
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_the_same_funnel_through_spark_sql_and_duckdb(spark: SparkSession, gold_lake: Config, analyst_python: str, tmp_path: Path) -> None:
+    through_spark = query(spark, gold_lake, FUNNEL).toPandas().to_dict("records")
+    through_duck = duck(analyst_python, gold_lake.lake.root, FUNNEL, out=tmp_path / "funnel.json")
+    assert len(through_spark) == len(through_duck) == 1
+    s, d = through_spark[0], through_duck[0]
+    assert str(s.pop("session_date")) == d.pop("session_date")[:10]
+    assert {k: float(v) for k, v in s.items()} == {k: float(v) for k, v in d.items()} and s["sessions"] > 0
+
+
+def test_duckdb_reads_the_delta_log_not_the_files(spark: SparkSession, config: Config, analyst_python: str, tmp_path: Path) -> None:
+    """An overwrite leaves the old files on disk until VACUUM: DuckDB must not see them, unless it travels back to them."""
+    cfg = lake_config(config, tmp_path / "lake")
+    table = lake.SEGMENTS
+    lake.write_table(spark.range(5).withColumnRenamed("id", "segment_id"), cfg.lake, table)  # version 0
+    lake.write_table(spark.range(3).withColumnRenamed("id", "segment_id"), cfg.lake, table)  # version 1: 3 rows
+    parquet = list(Path(table.path(cfg.lake)).glob("*.parquet"))
+    assert len(parquet) > 1  # both versions' files are on disk
+    count = "SELECT count(*) AS n, sum(segment_id) AS s FROM ml_segments"
+    assert duck(analyst_python, cfg.lake.root, count, out=tmp_path / "now.json") == [{"n": 3, "s": 3}]
+    assert duck(analyst_python, cfg.lake.root, count, "--version", "ml_segments=0", out=tmp_path / "v0.json") == [{"n": 5, "s": 10}]
+    assert query(spark, cfg, count).collect()[0].asDict() == {"n": 3, "s": 3}
