@@ -15,6 +15,7 @@ from pyspark.sql import SparkSession
 
 from ecomlake import lake
 from ecomlake.analyst.sql import query
+from ecomlake.cli import main
 from ecomlake.config import Config
 from tests.conftest import REPO, lake_config
 from tests.spark.conftest import GOLD_LAST_DAY
@@ -64,3 +65,18 @@ def test_duckdb_reads_the_delta_log_not_the_files(spark: SparkSession, config: C
     assert duck(analyst_python, cfg.lake.root, count, out=tmp_path / "now.json") == [{"n": 3, "s": 3}]
     assert duck(analyst_python, cfg.lake.root, count, "--version", "ml_segments=0", out=tmp_path / "v0.json") == [{"n": 5, "s": 10}]
     assert query(spark, cfg, count).collect()[0].asDict() == {"n": 3, "s": 3}
+
+
+def test_ecomlake_sql_prints_and_writes_results(gold_lake: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    keys = ["--set", f"lake.root={gold_lake.lake.root}", "--set", f"spark.master={gold_lake.spark.master}"]
+    daily = "SELECT kpi_date, sessions FROM ecomlake.gold_daily_kpis ORDER BY kpi_date"
+    assert main(["sql", *keys, daily, "--max-rows", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["kpi_date", "sessions"] and len(out) == 5 and out[-1].startswith("(first 3 rows, ")
+    for fmt in ("csv", "json", "parquet"):
+        path = tmp_path / f"kpis.{fmt}"
+        assert main(["sql", *keys, daily, "--format", fmt, "--out", str(path)]) == 0
+        assert path.is_file() and f"rows written to {path} ({fmt})" in capsys.readouterr().out
+    assert (tmp_path / "kpis.csv").read_text().count("\n") == 1 + 28  # a header and the 28 generated days
+    assert main(["sql", *keys, "SELECT * FROM gold_nope"]) == 2
+    assert "the query failed: [TABLE_OR_VIEW_NOT_FOUND]" in capsys.readouterr().err
