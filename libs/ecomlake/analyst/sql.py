@@ -8,6 +8,7 @@ comments come from the documented schemas (``DESCRIBE TABLE gold_sessions``).
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from pathlib import Path
 
@@ -26,6 +27,8 @@ FORMATS = ("table", "csv", "json", "parquet")
 def query(spark: SparkSession, config: Config, statement: str) -> DataFrame:
     """One SQL statement on the lake's tables (analysed, not yet run); an invalid query is a ConfigError with Spark's reason."""
     lake.register_all(spark, config.lake)
+    # PySpark logs a failed query's whole JVM stack trace as JSON before raising; the ConfigError below says it in one line.
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     try:
         return spark.sql(statement)
     except (AnalysisException, ParseException) as exc:
