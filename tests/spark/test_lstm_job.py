@@ -9,9 +9,7 @@ stopping, horovodrun, row checks) are tested on synthetic data in tests/dl.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,52 +17,18 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from ecomlake import lake
-from ecomlake.config import Config
 from ecomlake.errors import InputMissingError
-from ecomlake.featurize.job import featurize
-from ecomlake.lstm.job import TrainResult, checkpoint_dir, metrics_table, score_lstm, train_lstm
+from ecomlake.lstm.job import TrainResult, checkpoint_dir, score_lstm, train_lstm
 from ecomlake.ml.registry import latest_run
-from ecomlake.propensity.job import train as train_propensity
-from ecomlake.sequences.job import build_sequences
-from tests.conftest import lake_config
-from tests.spark.conftest import GOLD_CUTOFF, GOLD_HORIZON
+from tests.spark.conftest import GOLD_CUTOFF
 
 pytestmark = pytest.mark.dl
 
-SMALL_MODEL = (
-    "lstm.hidden_size=32",
-    "lstm.item_embedding=16",
-    "lstm.category_embedding=8",
-    "lstm.epochs=3",
-    "lstm.patience=3",
-    "lstm.learning_rate=0.005",
-)
-
 
 @pytest.fixture(scope="module")
-def trained(spark: SparkSession, gold_lake: Config, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    root = tmp_path_factory.mktemp("lstm")
-    for table in (lake.SILVER_EVENTS, lake.SESSIONS, lake.USER_ITEM_DAILY, lake.DAILY_KPIS, lake.LABELS, lake.USER_FEATURES):
-        shutil.copytree(table.path(gold_lake.lake), root / table.layer / table.name)
-    cfg = lake_config(
-        gold_lake,
-        root,
-        f"featurize.label_horizon_days={GOLD_HORIZON}",
-        "propensity.models=[logistic_regression]",
-        "propensity.targets=[churned]",
-        *SMALL_MODEL,
-    )
-    dataset = build_sequences(spark, cfg, GOLD_CUTOFF)
-    # The propensity baseline: trained on the labels of day 14 with the features as of day 14 (featurized
-    # here), it scores the users as of day 21, whose labels the LSTM's test day has.
-    featurize(spark, cfg, GOLD_CUTOFF - dt.timedelta(days=GOLD_HORIZON))
-    train_propensity(spark, cfg, GOLD_CUTOFF)
-    runs = {}
-    for launcher in ("horovod", "torch_distributor"):
-        launcher_cfg = dataclasses.replace(cfg, lstm=dataclasses.replace(cfg.lstm, launcher=launcher))
-        runs[launcher] = train_lstm(spark, launcher_cfg, GOLD_CUTOFF)
-        print(f"\n{launcher}: {runs[launcher].training['history']}\n{metrics_table(runs[launcher])}")
-    return {"cfg": cfg, "dataset": dataset, "runs": runs}
+def trained(lstm_trained: dict[str, object]) -> dict[str, object]:
+    """The shared LSTM runs (tests/spark/conftest.py): both launchers, 2 processes each, on the cut-off day's dataset."""
+    return lstm_trained
 
 
 def test_both_launchers_train_and_the_loss_goes_down(trained: dict[str, object]) -> None:

@@ -5,7 +5,6 @@ and the small-input failure modes."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -60,24 +59,9 @@ def revenue_separation(users: DataFrame) -> tuple[list[float], float]:
 
 
 @pytest.fixture(scope="module")
-def profile_lake(gold_lake: Config, config: Config, tmp_path_factory: pytest.TempPathFactory) -> Config:
-    """The shared gold lake's user_features copied into a lake of its own: the profile tables and model runs stay here."""
-    root = tmp_path_factory.mktemp("profile")
-    shutil.copytree(Path(gold_lake.lake.root) / "gold" / "user_features", root / "gold" / "user_features")
-    return lake_config(config, root, "featurize.label_horizon_days=7")
-
-
-@pytest.fixture(scope="module")
-def runs(spark: SparkSession, profile_lake: Config) -> dict[str, ProfileResult]:
-    """Train as of the cut-off, score the last day with that model, then train as of the last day."""
-    results = {
-        "cutoff": profile(spark, profile_lake, GOLD_CUTOFF),
-        "scored": profile(spark, profile_lake, GOLD_LAST_DAY, score_only=True),
-        "last": profile(spark, profile_lake, GOLD_LAST_DAY),
-    }
-    for label, r in results.items():
-        print(f"\nprofile {label} {r.run_date} ({r.model_version}, {r.seconds:.1f} s):\n{summary(r)}")
-    return results
+def runs(profile_runs: dict[str, ProfileResult]) -> dict[str, ProfileResult]:
+    """The shared profile runs (tests/spark/conftest.py): trained as of the cut-off, the last day scored with it, then trained as of the last day."""
+    return profile_runs
 
 
 def test_generated_segments_are_described_and_recorded(spark: SparkSession, profile_lake: Config, runs: dict[str, ProfileResult]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -95,19 +94,6 @@ def test_checkpoint_dir_is_required() -> None:
         check_checkpoint_dir(None)
     with pytest.raises(ConfigError, match="spark.checkpoint_dir"):
         check_checkpoint_dir("")
-
-
-@pytest.fixture(scope="module")
-def rec_lake(gold_lake: Config, tmp_path_factory: pytest.TempPathFactory) -> Config:
-    """A lake holding a copy of the generated gold.interactions (the recommend runs write their own tables, registry included)."""
-    root = tmp_path_factory.mktemp("recommend")
-    shutil.copytree(Path(lake.INTERACTIONS.path(gold_lake.lake)), Path(lake.INTERACTIONS.path(lake_config(gold_lake, root).lake)))
-    return lake_config(gold_lake, root, "featurize.label_horizon_days=7")
-
-
-@pytest.fixture(scope="module")
-def first_run(spark: SparkSession, rec_lake: Config) -> RecommendResult:
-    return recommend(spark, rec_lake, GOLD_LAST_DAY)
 
 
 def test_als_beats_popularity_on_generated_tastes(first_run: RecommendResult) -> None:
