@@ -38,6 +38,7 @@ JOB_MODULES = (
     "ecomlake.pipeline.job",
     "ecomlake.submit",
     "ecomlake.analyst.sql",
+    "ecomlake.report.job",
     "ecomlake.demo",
     "ecomlake.setup_jobs",
 )

@@ -3,8 +3,8 @@
 The README's first command runs this on a fresh machine. It generates a day of events with faults
 into the lake's landing area, then ingests it to bronze, cleans it to silver and quarantine,
 featurises it into the gold tables, segments the users, trains the recommender and, once there are
-labels (``featurize.label_horizon_days`` of later days), the propensity models, and reads the Delta
-tables back.
+labels (``featurize.label_horizon_days`` of later days), the propensity models, writes the day's run
+report (HTML and PNG charts), and reads the Delta tables back.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ecomlake.job import Job
 from ecomlake.profile import job as profile_job
 from ecomlake.propensity import job as propensity_job
 from ecomlake.recommend import job as recommend_job
+from ecomlake.report import job as report_job
 
 DEMO_EVENTS = 100_000
 
@@ -51,6 +52,7 @@ def run(spark: SparkSession | None, config: Config, args: argparse.Namespace) ->
         propensity_job.run(spark, config, argparse.Namespace(date=date, score_only=False))
     except InputMissingError as exc:  # a short demo has no complete labels yet: say so and go on
         print(f"propensity: skipped: {exc}")
+    report_job.run(spark, config, argparse.Namespace(date=date, out=None))
     print("demo: Delta tables in the lake (read back through Spark):")
     for name, rows, version, path in lake.table_summary(spark, config.lake):
         print(f"  {name:<32} {rows:>12,} rows  version {version:<4} {path}")

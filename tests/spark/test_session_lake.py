@@ -72,6 +72,8 @@ def test_demo_leaves_delta_tables_spark_reads_back(spark: SparkSession, config: 
     summary = {name: rows for name, rows, _, _ in lake.table_summary(spark, config.lake)}
     assert summary[lake.GENERATOR_RUNS.qualified_name(config.lake)] >= 1
     assert "ecomlake.ops_generator_runs" in out and "generate:" in out and "funnel (sessions): view->cart" in out
+    report = Path(config.lake.root) / "reports" / str(config.generator.start_date) / "report.html"
+    assert f"report {config.generator.start_date}: {report} with 6 charts" in out and report.is_file()
     for gold in (lake.SESSIONS, lake.USER_FEATURES, lake.ITEM_FEATURES, lake.INTERACTIONS, lake.DAILY_KPIS):
         assert summary[gold.qualified_name(config.lake)] > 0, gold.name
     run = lake.read_table(spark, config.lake, lake.GENERATOR_RUNS).orderBy(F.desc("started_at")).first()

@@ -1,0 +1,199 @@
+"""The figures of a day's run report, read from the lake's tables with Spark and collected as small pandas frames.
+
+Each section is read on its own and is None when its table does not exist or has nothing for the day
+(the report then says which job writes it). Model sections use the latest run on or before the day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ecomlake import lake
+from ecomlake.config import Config
+
+KPI_TREND_DAYS = 28
+ALS_COLUMNS = ("model", "k", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "coverage", "users_evaluated")
+
+
+@dataclass(frozen=True)
+class Conservation:
+    """The day's latest successful clean run (ops.run_audit): rows in = kept + quarantined + duplicates + bot rows removed."""
+
+    run_id: str
+    rows_in: int
+    kept: int
+    quarantined: int
+    duplicates_exact: int
+    duplicates_near: int
+    bot_rows_removed: int
+    bot_rows_flagged: int
+    quarantined_by_reason: dict[str, int]
+
+    @property
+    def accounted(self) -> int:
+        return self.kept + self.quarantined + self.duplicates_exact + self.duplicates_near + self.bot_rows_removed
+
+    @property
+    def holds(self) -> bool:
+        return self.accounted == self.rows_in
+
+
+@dataclass(frozen=True)
+class DayFigures:
+    """Everything the report shows for one day; a section is None when its table has nothing for the day."""
+
+    date: dt.date
+    lake_root: str
+    conservation: Conservation | None
+    kpis: pd.DataFrame | None  # gold.daily_kpis, the KPI_TREND_DAYS days up to the date
+    segments: pd.DataFrame | None  # ml.segments of the latest profile run: name, users, share
+    transitions: pd.DataFrame | None  # gold.segment_transitions of that run
+    recommend: pd.DataFrame | None  # ml.als_metrics of the latest recommend run: als and popularity rows
+    propensity: pd.DataFrame | None  # ml.propensity_metrics, test split of the chosen candidates
+    propensity_lift: pd.DataFrame | None  # their lift tables: target, decile, lift
+    lstm: pd.DataFrame | None  # ml.lstm_metrics of the latest LSTM run: lstm and baseline rows
+    ledger: pd.DataFrame | None  # ops.run_ledger rows of the date, oldest first
+
+    @property
+    def day_kpis(self) -> pd.Series | None:
+        if self.kpis is None:
+            return None
+        day = self.kpis[self.kpis["kpi_date"] == self.date]
+        return None if day.empty else day.iloc[0]
+
+
+def day_figures(spark: SparkSession, config: Config, date: dt.date) -> DayFigures:
+    segments = _in_use(spark, config, lake.USER_SEGMENTS, date)
+    recommend = _in_use(spark, config, lake.RECOMMENDATIONS, date)
+    propensity = _in_use(spark, config, lake.PROPENSITY_SCORES, date)
+    lstm = _in_use(spark, config, lake.LSTM_SCORES, date)
+    chosen_test = F.col("is_chosen") & (F.col("split") == "test")
+    return DayFigures(
+        date=date,
+        lake_root=config.lake.root,
+        conservation=conservation(spark, config, date),
+        kpis=kpi_trend(spark, config, date),
+        segments=_rows(spark, config, lake.SEGMENTS, segments, ["segment_name", "users", "share", "silhouette"], "users", same_day=True),
+        transitions=_rows(spark, config, lake.SEGMENT_TRANSITIONS, segments, ["from_segment", "to_segment", "users"], "users", same_day=True),
+        recommend=_rows(
+            spark,
+            config,
+            lake.ALS_METRICS,
+            recommend,
+            ["model", "k", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "coverage", "users_evaluated"],
+            "model",
+        ),
+        propensity=_rows(
+            spark,
+            config,
+            lake.PROPENSITY_METRICS,
+            propensity,
+            ["cutoff_date", "target", "model_type", "rows", "positive_rate", "mean_probability", "roc_auc", "pr_auc", "brier", "lift_top_decile"],
+            "target",
+            where=chosen_test,
+        ),
+        propensity_lift=_propensity_lift(spark, config, propensity, chosen_test),
+        lstm=_rows(
+            spark,
+            config,
+            lake.LSTM_METRICS,
+            lstm,
+            ["model", "launcher", "test_rows", "next_event_accuracy", "next_event_macro_f1", "purchase_roc_auc", "churn_roc_auc", "train_seconds"],
+            "model",
+        ),
+        ledger=_ledger(spark, config, date),
+    )
+
+
+def conservation(spark: SparkSession, config: Config, date: dt.date) -> Conservation | None:
+    audit = _read(spark, config, lake.RUN_AUDIT)
+    if audit is None:
+        return None
+    row = audit.where((F.col("run_date") == date) & (F.col("status") == "succeeded")).orderBy(F.col("started_at").desc()).first()
+    if row is None:
+        return None
+    return Conservation(
+        run_id=row.run_id,
+        rows_in=row.rows_in,
+        kept=row.rows_kept,
+        quarantined=row.rows_quarantined,
+        duplicates_exact=row.duplicates_exact,
+        duplicates_near=row.duplicates_near,
+        bot_rows_removed=row.bot_rows_removed,
+        bot_rows_flagged=row.bot_rows_flagged,
+        quarantined_by_reason=dict(sorted((row.quarantined_by_reason or {}).items(), key=lambda kv: -kv[1])),
+    )
+
+
+def kpi_trend(spark: SparkSession, config: Config, date: dt.date) -> pd.DataFrame | None:
+    kpis = _read(spark, config, lake.DAILY_KPIS)
+    if kpis is None:
+        return None
+    first = date - dt.timedelta(days=KPI_TREND_DAYS - 1)
+    trend = kpis.where(F.col("kpi_date").between(first, date)).orderBy("kpi_date").toPandas()
+    return trend if (trend["kpi_date"] == date).any() else None
+
+
+def _read(spark: SparkSession, config: Config, table: lake.Table) -> DataFrame | None:
+    return lake.read_table(spark, config.lake, table) if lake.table_exists(spark, config.lake, table) else None
+
+
+def _in_use(spark: SparkSession, config: Config, output: lake.Table, date: dt.date) -> tuple[dt.date, str] | None:
+    """(run_date, model_version) of the model whose output the table holds for its latest run date on or before the date.
+
+    A model's metrics are shown for the model in use: a score-only run keeps the training run's version.
+    """
+    df = _read(spark, config, output)
+    if df is None:
+        return None
+    last = df.where(F.col("run_date") <= date).agg(F.max("run_date")).first()[0]
+    if last is None:
+        return None
+    return last, df.where(F.col("run_date") == last).select("model_version").first()[0]
+
+
+def _rows(
+    spark: SparkSession,
+    config: Config,
+    table: lake.Table,
+    in_use: tuple[dt.date, str] | None,
+    columns: list[str],
+    order: str,
+    same_day: bool = False,
+    where: Column | None = None,
+) -> pd.DataFrame | None:
+    """The table's rows of the model version in use (and of its run date, with same_day), as pandas; None when there are none."""
+    df = _read(spark, config, table)
+    if df is None or in_use is None:
+        return None
+    run_date, version = in_use
+    df = df.where(F.col("run_date") == run_date) if same_day else df
+    df = df.where(F.col("model_version") == version) if "model_version" in df.columns else df
+    df = df.where(where) if where is not None else df
+    result = df.select("run_date", *columns).toPandas()
+    if result.empty:
+        return None
+    return result.sort_values(order, ascending=order != "users", kind="stable").reset_index(drop=True)
+
+
+def _propensity_lift(spark: SparkSession, config: Config, in_use: tuple[dt.date, str] | None, where: Column) -> pd.DataFrame | None:
+    df = _read(spark, config, lake.PROPENSITY_METRICS)
+    if df is None or in_use is None:
+        return None
+    chosen = df.where((F.col("model_version") == in_use[1]) & where)
+    lift = chosen.select("target", F.explode("lift").alias("d")).select("target", "d.decile", "d.positive_rate", "d.lift")
+    result = lift.orderBy("target", "decile").toPandas()
+    return None if result.empty else result
+
+
+def _ledger(spark: SparkSession, config: Config, date: dt.date) -> pd.DataFrame | None:
+    df = _read(spark, config, lake.RUN_LEDGER)
+    if df is None:
+        return None
+    rows = df.where(F.col("run_date") == date).orderBy("started_at").toPandas()
+    return None if rows.empty else rows

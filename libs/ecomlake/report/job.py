@@ -1,0 +1,64 @@
+"""``ecomlake report --date D [--out DIR]``: the day's run report, written as one folder (report.html and PNG charts).
+
+The folder is written beside its final place and renamed into it, so a reader never sees half a report and a
+re-run replaces the old one whole. A date the lake has nothing for is an InputMissingError (exit 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from ecomlake.config import Config
+from ecomlake.errors import InputMissingError
+from ecomlake.job import Job, iso_date
+from ecomlake.report.figures import DayFigures, day_figures
+from ecomlake.report.render import render
+
+
+def default_out(config: Config, date: dt.date) -> Path:
+    return Path(config.lake.root) / "reports" / date.isoformat()
+
+
+def write_report(spark: SparkSession, config: Config, date: dt.date, out: Path | None = None) -> tuple[DayFigures, dict[str, Path]]:
+    figures = day_figures(spark, config, date)
+    if figures.conservation is None and figures.day_kpis is None:
+        raise InputMissingError(
+            f"nothing to report for {date}: no clean run in ops.run_audit and no gold.daily_kpis row for that day "
+            f"in the lake at {config.lake.root} (run ecomlake pipeline --date {date})"
+        )
+    out = out or default_out(config, date)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        files = render(figures, staging)
+        staging.chmod(0o755)  # mkdtemp makes it private; a report is for sharing
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return figures, {name: out / path.name for name, path in files.items()}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--date", type=iso_date, required=True, help="the day to report, YYYY-MM-DD")
+    parser.add_argument("--out", type=Path, help="the report folder (default <lake.root>/reports/<date>)")
+
+
+def run(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> dict[str, Path]:
+    assert spark is not None
+    t0 = time.perf_counter()
+    _, files = write_report(spark, config, args.date, args.out)
+    charts = sorted(name for name in files if name != "report")
+    print(f"report {args.date}: {files['report']} with {len(charts)} charts ({', '.join(charts)}) in {time.perf_counter() - t0:.1f} s")
+    return files
+
+
+JOB = Job("report", "Write a day's run report: self-contained HTML and PNG charts (conservation, KPIs, funnel, segments, models)", add_arguments, run)
