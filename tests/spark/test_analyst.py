@@ -17,7 +17,7 @@ from ecomlake import lake
 from ecomlake.analyst.sql import query
 from ecomlake.cli import main
 from ecomlake.config import Config
-from tests.conftest import REPO, lake_config
+from tests.conftest import lake_config
 from tests.spark.conftest import GOLD_LAST_DAY
 
 FUNNEL = f"""
@@ -25,11 +25,6 @@ SELECT session_date, count(*) AS sessions, sum(views) AS views, sum(carts) AS ca
        round(sum(CASE WHEN purchases > 0 THEN 1 ELSE 0 END) / count(*), 6) AS converted
 FROM gold_sessions WHERE session_date = DATE '{GOLD_LAST_DAY}' GROUP BY session_date
 """
-
-
-@pytest.fixture(scope="module")
-def analyst_python() -> str:
-    return subprocess.run([str(REPO / "scripts" / "setup_analyst.sh")], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def duck(python: str, root: str, statement: str, *flags: str, out: Path) -> list[dict]:
