@@ -133,7 +133,8 @@ def lstm_trained(spark: SparkSession, gold_lake: Config, tmp_path_factory: pytes
         "propensity.targets=[churned]",
         *SMALL_LSTM,
     )
-    copy_tables(gold_lake, cfg, lake.SILVER_EVENTS, lake.SESSIONS, lake.USER_ITEM_DAILY, lake.DAILY_KPIS, lake.LABELS, lake.USER_FEATURES)
+    gold_tables = (lake.SESSIONS, lake.USER_ITEM_DAILY, lake.DAILY_KPIS, lake.LABELS, lake.USER_FEATURES, lake.ITEM_FEATURES, lake.INTERACTIONS)
+    copy_tables(gold_lake, cfg, lake.SILVER_EVENTS, *gold_tables)
     dataset = build_sequences(spark, cfg, GOLD_CUTOFF)
     # The propensity baseline: trained on the labels of day 14 with the features as of day 14 (featurized
     # here), it scores the users as of day 21, whose labels the LSTM's test day has.
@@ -165,7 +166,7 @@ def model_lake(
     ml.model_runs holds the LSTM lake's runs only (propensity and lstm).
     """
     cfg: Config = lstm_trained["cfg"]  # type: ignore[assignment]
-    copy_tables(gold_lake, cfg, lake.QUARANTINE, lake.RUN_AUDIT, lake.ITEM_FEATURES, lake.INTERACTIONS)
+    copy_tables(gold_lake, cfg, lake.QUARANTINE, lake.RUN_AUDIT)
     copy_tables(profile_lake, cfg, lake.USER_SEGMENTS, lake.SEGMENTS, lake.SEGMENT_TRANSITIONS)
     copy_tables(rec_lake, cfg, lake.RECOMMENDATIONS, lake.SIMILAR_ITEMS, lake.ALS_METRICS)
     score_lstm(spark, cfg, GOLD_CUTOFF)

@@ -17,6 +17,7 @@ from ecomlake import lake
 from ecomlake.analyst.sql import query
 from ecomlake.cli import main
 from ecomlake.config import Config
+from ecomlake.dictionary import all_schemas
 from tests.conftest import lake_config
 from tests.spark.conftest import GOLD_LAST_DAY
 
@@ -75,3 +76,19 @@ def test_ecomlake_sql_prints_and_writes_results(gold_lake: Config, tmp_path: Pat
     assert (tmp_path / "kpis.csv").read_text().count("\n") == 1 + 28  # a header and the 28 generated days
     assert main(["sql", *keys, "SELECT * FROM gold_nope"]) == 2
     assert "the query failed: [TABLE_OR_VIEW_NOT_FOUND]" in capsys.readouterr().err
+
+
+@pytest.mark.dl  # model_lake trains the LSTM
+def test_the_catalog_names_every_table_with_the_dictionarys_comments(spark: SparkSession, model_lake: Config) -> None:
+    """DESCRIBE and spark.catalog show the data dictionary's texts: every table's description and every column's meaning."""
+    registered = lake.register_all(spark, model_lake.lake)
+    schemas = {s.name: s for s in all_schemas(model_lake.featurize.windows_days)}
+    assert len(registered) >= 20
+    for table in registered:
+        name = table.qualified_name(model_lake.lake)
+        schema = schemas[f"{table.layer}.{table.name}"]
+        assert spark.catalog.getTable(name).description == schema.description, name
+        comments = {c.name: c.description for c in spark.catalog.listColumns(name)}
+        assert comments == {f.name: f.comment for f in schema.fields}, name
+    described = {r.col_name: r.comment for r in spark.sql("DESCRIBE TABLE gold_sessions").collect()}
+    assert described["dwell_seconds"].startswith("sum over events of the gap to the session's next event")

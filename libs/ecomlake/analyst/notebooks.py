@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from nbclient.exceptions import CellExecutionError
 
 NOTEBOOKS = Path(__file__).resolve().parents[3] / "notebooks"  # the clone's notebooks/ (libs/ecomlake/analyst/ -> repo)
 CELL_TIMEOUT_SECONDS = 600
+ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # IPython colours its tracebacks; a log wants plain text
 
 
 class NotebookFailed(Exception):
@@ -41,7 +43,7 @@ def run_notebook(path: Path, lake_root: str, out_dir: Path) -> tuple[Path, float
     try:
         client.execute()
     except CellExecutionError as exc:
-        raise NotebookFailed(f"{path}: a cell failed:\n{exc}") from exc
+        raise NotebookFailed(f"{path}: a cell failed:\n{ANSI_COLOUR.sub('', str(exc))}") from exc
     finally:
         nbformat.write(notebook, executed)  # also when a cell failed: the copy shows where
     return executed, time.perf_counter() - t0

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from ecomlake import lake
 from ecomlake.config import Config
+from ecomlake.errors import InputMissingError
 
 KPI_TREND_DAYS = 28
 ALS_COLUMNS = ("model", "k", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "coverage", "users_evaluated")
@@ -68,6 +69,13 @@ class DayFigures:
 
 
 def day_figures(spark: SparkSession, config: Config, date: dt.date) -> DayFigures:
+    """The day's figures; a day with neither a clean run nor KPIs is an InputMissingError (nothing to report)."""
+    audit, kpis = conservation(spark, config, date), kpi_trend(spark, config, date)
+    if audit is None and kpis is None:
+        raise InputMissingError(
+            f"nothing to report for {date}: no clean run in ops.run_audit and no gold.daily_kpis row for that day "
+            f"in the lake at {config.lake.root} (run ecomlake pipeline --date {date})"
+        )
     segments = _in_use(spark, config, lake.USER_SEGMENTS, date)
     recommend = _in_use(spark, config, lake.RECOMMENDATIONS, date)
     propensity = _in_use(spark, config, lake.PROPENSITY_SCORES, date)
@@ -76,8 +84,8 @@ def day_figures(spark: SparkSession, config: Config, date: dt.date) -> DayFigure
     return DayFigures(
         date=date,
         lake_root=config.lake.root,
-        conservation=conservation(spark, config, date),
-        kpis=kpi_trend(spark, config, date),
+        conservation=audit,
+        kpis=kpis,
         segments=_rows(spark, config, lake.SEGMENTS, segments, ["segment_name", "users", "share", "silhouette"], "users", same_day=True),
         transitions=_rows(spark, config, lake.SEGMENT_TRANSITIONS, segments, ["from_segment", "to_segment", "users"], "users", same_day=True),
         recommend=_rows(
@@ -151,10 +159,8 @@ def _in_use(spark: SparkSession, config: Config, output: lake.Table, date: dt.da
     df = _read(spark, config, output)
     if df is None:
         return None
-    last = df.where(F.col("run_date") <= date).agg(F.max("run_date")).first()[0]
-    if last is None:
-        return None
-    return last, df.where(F.col("run_date") == last).select("model_version").first()[0]
+    latest = df.where(F.col("run_date") <= date).select("run_date", "model_version").orderBy(F.col("run_date").desc()).first()
+    return None if latest is None else (latest.run_date, latest.model_version)
 
 
 def _rows(

@@ -16,7 +16,6 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from ecomlake.config import Config
-from ecomlake.errors import InputMissingError
 from ecomlake.job import Job, iso_date
 from ecomlake.report.figures import DayFigures, day_figures
 from ecomlake.report.render import render
@@ -28,11 +27,6 @@ def default_out(config: Config, date: dt.date) -> Path:
 
 def write_report(spark: SparkSession, config: Config, date: dt.date, out: Path | None = None) -> tuple[DayFigures, dict[str, Path]]:
     figures = day_figures(spark, config, date)
-    if figures.conservation is None and figures.day_kpis is None:
-        raise InputMissingError(
-            f"nothing to report for {date}: no clean run in ops.run_audit and no gold.daily_kpis row for that day "
-            f"in the lake at {config.lake.root} (run ecomlake pipeline --date {date})"
-        )
     out = out or default_out(config, date)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

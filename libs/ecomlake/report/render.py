@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ matplotlib.use("Agg")  # files only: no display on a driver or in CI
 
 import matplotlib.dates as mdates  # noqa: E402  (after choosing the backend)
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -79,12 +81,7 @@ def kpi_chart(f: DayFigures) -> Figure | None:
     if f.kpis is None:
         return None
     k = f.kpis
-    panels = [
-        ("active_users", "active users", BLUE),
-        ("sessions", "sessions", BLUE),
-        ("gmv", "GMV (currency)", BLUE),
-        ("conversion_rate", "conversion rate", BLUE),
-    ]
+    panels = [("active_users", "active users"), ("sessions", "sessions"), ("gmv", "GMV (currency)"), ("conversion_rate", "conversion rate")]
     fig, axes = plt.subplots(2, 2, figsize=(10, 5.5), sharex=True)
     for ax, (column, title) in zip(axes.flat, panels, strict=True):
         ax.plot(k["kpi_date"], k[column], marker="o", markersize=3, color=BLUE)
@@ -301,11 +298,20 @@ def _ledger_rows(ledger: pd.DataFrame | None) -> pd.DataFrame | None:
 
 
 def _table(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, border=0, na_rep="", float_format=_number, escape=True)
+    return df.map(_cell).to_html(index=False, border=0, escape=True)
 
 
-def _number(x: float) -> str:
-    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+def _cell(value: object) -> object:
+    """Counts with thousands separators, other numbers to 4 significant digits, nothing for a missing value."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return f"{value:,}"
+    if isinstance(value, (float, np.floating)):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return value
 
 
 def _data_uri(path: Path) -> str:
