@@ -7,6 +7,8 @@ ecomlake.tables, re-exported here; nothing else in the code knows a path.
 
 from __future__ import annotations
 
+import os
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -87,9 +89,25 @@ def write_table(
 
 
 def register_table(spark: SparkSession, lake: LakeConfig, table: Table) -> None:
-    """Name the table in the session catalog (an external table over its Delta folder)."""
+    """Name the table in the session catalog (an external table over its Delta folder).
+
+    A name already pointing at another lake's folder (one session, two lakes with the same database name)
+    is moved to this one: dropping an external table drops only its name.
+    """
+    name = table.qualified_name(lake)
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {lake.database}")
-    spark.sql(f"CREATE TABLE IF NOT EXISTS {table.qualified_name(lake)} USING DELTA LOCATION '{table.path(lake)}'")
+    if spark.catalog.tableExists(name):
+        if _local_path(spark.sql(f"DESCRIBE DETAIL {name}").first()["location"]) == _local_path(table.path(lake)):
+            return
+        spark.sql(f"DROP TABLE {name}")
+    spark.sql(f"CREATE TABLE {name} USING DELTA LOCATION '{table.path(lake)}'")
+
+
+def _local_path(location: str) -> str:
+    """A location comparable between the catalog (file:/x) and the config (/x, or relative); remote URIs as they are."""
+    if location.startswith("file:"):
+        location = "/" + location.removeprefix("file:").lstrip("/")
+    return location.rstrip("/") if "://" in location else os.path.abspath(location)
 
 
 def register_all(spark: SparkSession, lake: LakeConfig) -> list[Table]:

@@ -50,7 +50,7 @@ def test_the_same_funnel_through_spark_sql_and_duckdb(spark: SparkSession, gold_
 
 
 def test_duckdb_reads_the_delta_log_not_the_files(spark: SparkSession, config: Config, analyst_python: str, tmp_path: Path) -> None:
-    """An overwrite leaves the old files on disk until VACUUM: DuckDB must not see them, unless it travels back to them."""
+    """An overwrite and a DELETE leave the old files on disk until VACUUM: DuckDB must not see them, unless it travels back to them."""
     cfg = lake_config(config, tmp_path / "lake")
     table = lake.SEGMENTS
     lake.write_table(spark.range(5).withColumnRenamed("id", "segment_id"), cfg.lake, table)  # version 0
@@ -61,6 +61,10 @@ def test_duckdb_reads_the_delta_log_not_the_files(spark: SparkSession, config: C
     assert duck(analyst_python, cfg.lake.root, count, out=tmp_path / "now.json") == [{"n": 3, "s": 3}]
     assert duck(analyst_python, cfg.lake.root, count, "--version", "ml_segments=0", out=tmp_path / "v0.json") == [{"n": 5, "s": 10}]
     assert query(spark, cfg, count).collect()[0].asDict() == {"n": 3, "s": 3}
+    spark.sql(f"DELETE FROM delta.`{table.path(cfg.lake)}` WHERE segment_id = 2")  # version 2: the file is rewritten without the row
+    assert duck(analyst_python, cfg.lake.root, count, out=tmp_path / "deleted.json") == [{"n": 2, "s": 1}]
+    assert duck(analyst_python, cfg.lake.root, count, "--version", "ml_segments=1", out=tmp_path / "v1.json") == [{"n": 3, "s": 3}]
+    assert query(spark, cfg, count).collect()[0].asDict() == {"n": 2, "s": 1}
 
 
 def test_ecomlake_sql_prints_and_writes_results(gold_lake: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -92,3 +96,15 @@ def test_the_catalog_names_every_table_with_the_dictionarys_comments(spark: Spar
         assert comments == {f.name: f.comment for f in schema.fields}, name
     described = {r.col_name: r.comment for r in spark.sql("DESCRIBE TABLE gold_sessions").collect()}
     assert described["dwell_seconds"].startswith("sum over events of the gap to the session's next event")
+
+
+def test_register_all_points_the_names_at_the_lake_asked(spark: SparkSession, config: Config, tmp_path: Path) -> None:
+    """One session, two lakes with the same database name: the names follow the last lake registered."""
+    first, second = lake_config(config, tmp_path / "first"), lake_config(config, tmp_path / "second")
+    lake.write_table(spark.range(2).withColumnRenamed("id", "segment_id"), first.lake, lake.SEGMENTS)
+    lake.write_table(spark.range(5).withColumnRenamed("id", "segment_id"), second.lake, lake.SEGMENTS)
+    name = lake.SEGMENTS.qualified_name(config.lake)
+    assert spark.table(name).count() == 5
+    assert lake.SEGMENTS in lake.register_all(spark, first.lake) and spark.table(name).count() == 2
+    lake.register_all(spark, second.lake)
+    assert spark.table(name).count() == 5
