@@ -8,44 +8,16 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from ecomlake.clean import rules
+from ecomlake.clean.schemas import QUARANTINE, SILVER
 from ecomlake.config import CleanConfig
 from ecomlake.errors import DataQualityError
 from ecomlake.ingest.layouts import Layout
-from ecomlake.ingest.read import BRONZE_SCHEMA
 
-SILVER_SCHEMA = T.StructType(
-    [
-        T.StructField("event_time", T.TimestampType(), True),
-        T.StructField("event_date", T.DateType(), True),
-        T.StructField("event_hour", T.IntegerType(), True),
-        T.StructField("event_type", T.StringType(), True),
-        T.StructField("product_id", T.LongType(), True),
-        T.StructField("category_id", T.LongType(), True),
-        T.StructField("category_code", T.StringType(), False),
-        T.StructField("brand", T.StringType(), False),
-        T.StructField("price", T.DoubleType(), True),
-        T.StructField("user_id", T.LongType(), True),
-        T.StructField("user_session", T.StringType(), True),
-        T.StructField("order_id", T.StringType(), True),
-        T.StructField("category_code_origin", T.StringType(), False),
-        T.StructField("brand_origin", T.StringType(), False),
-        T.StructField("is_bot", T.BooleanType(), False),
-        T.StructField("bot_rule", T.StringType(), True),
-        T.StructField("source_layout", T.StringType(), True),
-        T.StructField("source_file", T.StringType(), True),
-        T.StructField("ingest_date", T.DateType(), True),
-    ]
-)
-QUARANTINE_SCHEMA = T.StructType(
-    [
-        T.StructField("reason", T.StringType(), False),
-        T.StructField("detail", T.StringType(), True),
-        *[f for f in BRONZE_SCHEMA.fields if f.name not in ("ingested_at", "run_id")],
-    ]
-)
+# Documented column by column in ecomlake.clean.schemas.
+SILVER_SCHEMA = SILVER.struct()
+QUARANTINE_SCHEMA = QUARANTINE.struct()
 
 
 def classify(bronze: DataFrame, layouts: Mapping[str, Layout], config: CleanConfig, run_date: dt.date, user_key: bytes | None) -> DataFrame:

@@ -19,10 +19,10 @@ from pathlib import Path
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from ecomlake import lake
 from ecomlake.clean import day
+from ecomlake.clean.schemas import QUARANTINE, RUN_AUDIT, SILVER
 from ecomlake.config import Config, PrivacyConfig, config_hash
 from ecomlake.errors import ConfigError, InputMissingError
 from ecomlake.ingest.layouts import Layout, builtin_layouts, load_layout
@@ -31,28 +31,7 @@ from ecomlake.runinfo import code_version, new_run_id
 
 log = logging.getLogger(__name__)
 
-RUN_AUDIT_SCHEMA = T.StructType(
-    [
-        T.StructField("run_id", T.StringType(), False),
-        T.StructField("step", T.StringType(), False),
-        T.StructField("run_date", T.DateType(), False),
-        T.StructField("status", T.StringType(), False),
-        T.StructField("error", T.StringType(), True),
-        T.StructField("started_at", T.TimestampType(), False),
-        T.StructField("seconds", T.DoubleType(), False),
-        T.StructField("rows_in", T.LongType(), True),
-        T.StructField("rows_kept", T.LongType(), True),
-        T.StructField("rows_quarantined", T.LongType(), True),
-        T.StructField("duplicates_exact", T.LongType(), True),
-        T.StructField("duplicates_near", T.LongType(), True),
-        T.StructField("bot_rows_removed", T.LongType(), True),
-        T.StructField("bot_rows_flagged", T.LongType(), True),
-        T.StructField("quarantined_by_reason", T.MapType(T.StringType(), T.LongType(), False), True),
-        T.StructField("inputs", T.StringType(), False),
-        T.StructField("config_hash", T.StringType(), False),
-        T.StructField("code_version", T.StringType(), False),
-    ]
-)
+RUN_AUDIT_SCHEMA = RUN_AUDIT.struct()  # documented in ecomlake.clean.schemas
 MIN_KEY_BYTES = 16
 
 
@@ -117,8 +96,8 @@ def clean_events(spark: SparkSession, config: Config, run_date: dt.date) -> day.
         counts = _count(classified, bronze.count())
         day.check_conservation(counts)
         where = f"ingest_date = '{run_date}'"
-        lake.write_table(day.quarantine_rows(classified), config.lake, lake.QUARANTINE, replace_where=where)
-        lake.write_table(day.silver_rows(classified), config.lake, lake.SILVER_EVENTS, replace_where=where)
+        lake.write_table(day.quarantine_rows(classified), config.lake, lake.QUARANTINE, replace_where=where, schema=QUARANTINE)
+        lake.write_table(day.silver_rows(classified), config.lake, lake.SILVER_EVENTS, replace_where=where, schema=SILVER)
     except Exception as exc:  # any failure is audited, then re-raised for the exit code
         _record(spark, config, run_id, run_date, started_at, time.perf_counter() - t0, counts, inputs, "failed", str(exc))
         raise
@@ -165,7 +144,7 @@ def _record(
         c and c.bot_rows_removed, c and c.bot_rows_flagged, c and c.quarantined_by_reason,
         inputs, config_hash(config), code_version(),
     )  # fmt: skip
-    lake.write_table(spark.createDataFrame([row], RUN_AUDIT_SCHEMA), config.lake, lake.RUN_AUDIT, mode="append")
+    lake.write_table(spark.createDataFrame([row], RUN_AUDIT_SCHEMA), config.lake, lake.RUN_AUDIT, mode="append", schema=RUN_AUDIT)
 
 
 JOB = Job("clean", "Clean a day of bronze into silver events and quarantine, recording row conservation", add_arguments, run)

@@ -9,4 +9,5 @@ collected to the driver. Modules:
 - :mod:`.traffic`     users -> sessions -> events (funnel, bots, day/night and weekday cycles)
 - :mod:`.faults`      which event gets which fault, and applying it
 - :mod:`.output`      rendering to CSV / JSON lines / Parquet files, and the manifest
+- :mod:`.schemas`     ops.generator_runs' documented columns (one row per ``ecomlake generate`` run)
 """

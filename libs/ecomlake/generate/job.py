@@ -8,36 +8,18 @@ import logging
 import time
 
 from pyspark.sql import SparkSession
-from pyspark.sql import types as T
 
 from ecomlake import lake
 from ecomlake.config import Config, config_hash
 from ecomlake.generate.dataset import generate_dataset
+from ecomlake.generate.schemas import GENERATOR_RUNS
 from ecomlake.job import Job, iso_date
 from ecomlake.metrics import peak_rss_mib
 from ecomlake.runinfo import code_version, new_run_id
 
 log = logging.getLogger(__name__)
 
-GENERATOR_RUNS_SCHEMA = T.StructType(
-    [
-        T.StructField("run_id", T.StringType(), False),
-        T.StructField("started_at", T.TimestampType(), False),
-        T.StructField("seconds", T.DoubleType(), False),
-        T.StructField("seed", T.LongType(), False),
-        T.StructField("format", T.StringType(), False),
-        T.StructField("output", T.StringType(), False),
-        T.StructField("start_date", T.DateType(), False),
-        T.StructField("days", T.IntegerType(), False),
-        T.StructField("events_target", T.LongType(), False),
-        T.StructField("rows", T.LongType(), False),
-        T.StructField("human_events", T.LongType(), False),
-        T.StructField("bot_events", T.LongType(), False),
-        T.StructField("faults", T.MapType(T.StringType(), T.LongType(), False), False),
-        T.StructField("config_hash", T.StringType(), False),
-        T.StructField("code_version", T.StringType(), False),
-    ]
-)
+GENERATOR_RUNS_SCHEMA = GENERATOR_RUNS.struct()  # documented in ecomlake.generate.schemas
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +61,7 @@ def run(spark: SparkSession | None, config: Config, args: argparse.Namespace) ->
         ],
         GENERATOR_RUNS_SCHEMA,
     )
-    lake.write_table(record, config.lake, lake.GENERATOR_RUNS, mode="append")
+    lake.write_table(record, config.lake, lake.GENERATOR_RUNS, mode="append", schema=GENERATOR_RUNS)
     peak = peak_rss_mib()
     peak_text = f"{peak:,.0f} MiB" if peak is not None else "n/a"
     print(

@@ -21,6 +21,7 @@ from ecomlake import lake
 from ecomlake.config import Config
 from ecomlake.ingest.layouts import Layout, builtin_layouts, load_layout
 from ecomlake.ingest.read import day_input_path, list_input_files, read_raw, replace_predicate, to_bronze
+from ecomlake.ingest.schemas import BRONZE
 from ecomlake.job import Job, iso_date
 from ecomlake.runinfo import new_run_id
 
@@ -68,7 +69,7 @@ def ingest_events(
     # its _metadata.file_path, or arriving between listing and reading, fails the commit instead of
     # leaving duplicates behind.
     where = replace_predicate(ingest_date, files)
-    lake.write_table(bronze, config.lake, lake.BRONZE_EVENTS, mode="overwrite", replace_where=where)
+    lake.write_table(bronze, config.lake, lake.BRONZE_EVENTS, mode="overwrite", replace_where=where, schema=BRONZE)
     # Counted from the written slice (two columns of it), not with DataFrame.observe while writing: in
     # Spark 4.0 a session that used an Observation can no longer be serialized, and MLlib models whose
     # training summaries hold the session then fail to transform later in the same session.

@@ -27,21 +27,10 @@ from pyspark.sql import types as T
 from ecomlake.config import IngestConfig
 from ecomlake.errors import ConfigError, InputMissingError
 from ecomlake.ingest.layouts import CANONICAL_COLUMNS, CORRUPT_RECORD_COLUMN, Layout, map_event_type
+from ecomlake.ingest.schemas import BRONZE
 
-# The contract between ingest and cleaning. Raw values are strings exactly as read; when the reader
-# flagged a record as malformed, raw_record holds the whole line and the other value columns hold
-# only the reader's partial split of it (not to be trusted).
-BRONZE_SCHEMA = T.StructType(
-    [
-        *[T.StructField(name, T.StringType(), True) for name in CANONICAL_COLUMNS],
-        T.StructField("raw_record", T.StringType(), True),
-        T.StructField("source_file", T.StringType(), False),
-        T.StructField("source_layout", T.StringType(), False),
-        T.StructField("ingest_date", T.DateType(), False),
-        T.StructField("ingested_at", T.TimestampType(), False),
-        T.StructField("run_id", T.StringType(), False),
-    ]
-)
+# The contract between ingest and cleaning, documented column by column in ecomlake.ingest.schemas.
+BRONZE_SCHEMA = BRONZE.struct()
 SOURCE_FILE = "source_file"
 # Hadoop spells a local file "file:///x" when listing and "file:/x" in _metadata.file_path.
 _EMPTY_AUTHORITY = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):///")
