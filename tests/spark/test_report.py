@@ -34,6 +34,7 @@ def test_the_report_shows_the_days_figures(spark: SparkSession, model_lake: Conf
     audit = lake.read_table(spark, model_lake.lake, lake.RUN_AUDIT).where(F.col("run_date") == GOLD_LAST_DAY).first()
     c = figures.conservation
     assert (c.rows_in, c.kept, c.quarantined) == (audit.rows_in, audit.rows_kept, audit.rows_quarantined) and c.holds
+    assert figures.clean_run_id == audit.run_id and f"clean run {audit.run_id}" in page
     assert f"<td>{audit.rows_in:,}</td>" in page and f"<td>{audit.rows_kept:,}</td>" in page and "holds" in page
     for reason, rows in audit.quarantined_by_reason.items():
         assert f"<td>{reason}</td>" in page and f"<td>{rows:,}</td>" in page

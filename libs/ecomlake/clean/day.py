@@ -60,6 +60,11 @@ class Counts:
     def accounted(self) -> int:
         return self.kept + self.quarantined + self.duplicates_exact + self.duplicates_near + self.bot_rows_removed
 
+    @property
+    def holds(self) -> bool:
+        """Row conservation: every row in is kept, quarantined, a dropped duplicate or a removed bot row."""
+        return self.accounted == self.rows_in
+
 
 def count_dispositions(rows_in: int, per_disposition: list[tuple[str, str | None, bool, int]]) -> Counts:
     """Fold (disposition, reason, is_flagged_bot, rows) tuples into Counts."""
@@ -82,7 +87,7 @@ def count_dispositions(rows_in: int, per_disposition: list[tuple[str, str | None
 
 def check_conservation(counts: Counts) -> None:
     """rows in = kept + quarantined + duplicates + bot rows removed, or nothing is committed."""
-    if counts.accounted != counts.rows_in:
+    if not counts.holds:
         raise DataQualityError(
             f"row conservation failed: {counts.rows_in} rows in, but {counts.kept} kept + {counts.quarantined} quarantined + "
             f"{counts.duplicates_exact + counts.duplicates_near} duplicates + {counts.bot_rows_removed} bot rows = {counts.accounted}; "

@@ -14,34 +14,28 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ecomlake import lake
+from ecomlake.clean.day import Counts
 from ecomlake.config import Config
 from ecomlake.errors import InputMissingError
 
 KPI_TREND_DAYS = 28
-ALS_COLUMNS = ("model", "k", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "coverage", "users_evaluated")
-
-
-@dataclass(frozen=True)
-class Conservation:
-    """The day's latest successful clean run (ops.run_audit): rows in = kept + quarantined + duplicates + bot rows removed."""
-
-    run_id: str
-    rows_in: int
-    kept: int
-    quarantined: int
-    duplicates_exact: int
-    duplicates_near: int
-    bot_rows_removed: int
-    bot_rows_flagged: int
-    quarantined_by_reason: dict[str, int]
-
-    @property
-    def accounted(self) -> int:
-        return self.kept + self.quarantined + self.duplicates_exact + self.duplicates_near + self.bot_rows_removed
-
-    @property
-    def holds(self) -> bool:
-        return self.accounted == self.rows_in
+# The columns each section shows.
+SEGMENT_COLUMNS = ["segment_name", "users", "share", "silhouette"]
+TRANSITION_COLUMNS = ["from_segment", "to_segment", "users"]
+ALS_COLUMNS = ["model", "k", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "coverage", "users_evaluated"]
+PROPENSITY_COLUMNS = [
+    "cutoff_date",
+    "target",
+    "model_type",
+    "rows",
+    "positive_rate",
+    "mean_probability",
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "lift_top_decile",
+]
+LSTM_COLUMNS = ["model", "launcher", "test_rows", "next_event_accuracy", "next_event_macro_f1", "purchase_roc_auc", "churn_roc_auc", "train_seconds"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +44,8 @@ class DayFigures:
 
     date: dt.date
     lake_root: str
-    conservation: Conservation | None
+    clean_run_id: str | None  # the day's latest successful clean run (ops.run_audit)
+    conservation: Counts | None  # its row conservation: rows in = kept + quarantined + duplicates + bot rows removed
     kpis: pd.DataFrame | None  # gold.daily_kpis, the KPI_TREND_DAYS days up to the date
     segments: pd.DataFrame | None  # ml.segments of the latest profile run: name, users, share
     transitions: pd.DataFrame | None  # gold.segment_transitions of that run
@@ -70,7 +65,7 @@ class DayFigures:
 
 def day_figures(spark: SparkSession, config: Config, date: dt.date) -> DayFigures:
     """The day's figures; a day with neither a clean run nor KPIs is an InputMissingError (nothing to report)."""
-    audit, kpis = conservation(spark, config, date), kpi_trend(spark, config, date)
+    (clean_run_id, audit), kpis = conservation(spark, config, date), kpi_trend(spark, config, date)
     if audit is None and kpis is None:
         raise InputMissingError(
             f"nothing to report for {date}: no clean run in ops.run_audit and no gold.daily_kpis row for that day "
@@ -84,49 +79,30 @@ def day_figures(spark: SparkSession, config: Config, date: dt.date) -> DayFigure
     return DayFigures(
         date=date,
         lake_root=config.lake.root,
+        clean_run_id=clean_run_id,
         conservation=audit,
         kpis=kpis,
-        segments=_rows(spark, config, lake.SEGMENTS, segments, ["segment_name", "users", "share", "silhouette"], "users", same_day=True),
-        transitions=_rows(spark, config, lake.SEGMENT_TRANSITIONS, segments, ["from_segment", "to_segment", "users"], "users", same_day=True),
-        recommend=_rows(
-            spark,
-            config,
-            lake.ALS_METRICS,
-            recommend,
-            ["model", "k", "precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "coverage", "users_evaluated"],
-            "model",
-        ),
-        propensity=_rows(
-            spark,
-            config,
-            lake.PROPENSITY_METRICS,
-            propensity,
-            ["cutoff_date", "target", "model_type", "rows", "positive_rate", "mean_probability", "roc_auc", "pr_auc", "brier", "lift_top_decile"],
-            "target",
-            where=chosen_test,
-        ),
+        segments=_rows(spark, config, lake.SEGMENTS, segments, SEGMENT_COLUMNS, "users", same_day=True),
+        transitions=_rows(spark, config, lake.SEGMENT_TRANSITIONS, segments, TRANSITION_COLUMNS, "users", same_day=True),
+        recommend=_rows(spark, config, lake.ALS_METRICS, recommend, ALS_COLUMNS, "model"),
+        propensity=_rows(spark, config, lake.PROPENSITY_METRICS, propensity, PROPENSITY_COLUMNS, "target", where=chosen_test),
         propensity_lift=_propensity_lift(spark, config, propensity, chosen_test),
-        lstm=_rows(
-            spark,
-            config,
-            lake.LSTM_METRICS,
-            lstm,
-            ["model", "launcher", "test_rows", "next_event_accuracy", "next_event_macro_f1", "purchase_roc_auc", "churn_roc_auc", "train_seconds"],
-            "model",
-        ),
+        lstm=_rows(spark, config, lake.LSTM_METRICS, lstm, LSTM_COLUMNS, "model"),
         ledger=_ledger(spark, config, date),
     )
 
 
-def conservation(spark: SparkSession, config: Config, date: dt.date) -> Conservation | None:
+def conservation(spark: SparkSession, config: Config, date: dt.date) -> tuple[str | None, Counts | None]:
+    """The run id and row counts of the day's latest successful clean run; (None, None) without one."""
     audit = _read(spark, config, lake.RUN_AUDIT)
-    if audit is None:
-        return None
-    row = audit.where((F.col("run_date") == date) & (F.col("status") == "succeeded")).orderBy(F.col("started_at").desc()).first()
+    row = (
+        None
+        if audit is None
+        else audit.where((F.col("run_date") == date) & (F.col("status") == "succeeded")).orderBy(F.col("started_at").desc()).first()
+    )
     if row is None:
-        return None
-    return Conservation(
-        run_id=row.run_id,
+        return None, None
+    return row.run_id, Counts(
         rows_in=row.rows_in,
         kept=row.rows_kept,
         quarantined=row.rows_quarantined,

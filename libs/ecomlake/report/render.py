@@ -262,7 +262,7 @@ def _conservation_html(f: DayFigures) -> str:
     verdict = "holds" if c.holds else "<span class='bad'>DOES NOT HOLD</span>"
     reasons = pd.DataFrame(list(c.quarantined_by_reason.items()), columns=["reason", "rows"])
     return (
-        f"<p>clean run {html.escape(c.run_id)}: rows in = kept + quarantined + duplicates + bot rows removed: {verdict}.</p>"
+        f"<p>clean run {html.escape(str(f.clean_run_id))}: rows in = kept + quarantined + duplicates + bot rows removed: {verdict}.</p>"
         + _table(pd.DataFrame(rows, columns=["", "rows"]))
         + (_table(reasons) if not reasons.empty else "<p>No rows quarantined.</p>")
     )
