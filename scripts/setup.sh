@@ -39,15 +39,7 @@ if [[ "$java_major" != 17 && "$java_major" != 21 ]]; then
 fi
 
 # Python 3.11 (the pins are tested on it).
-python="${PYTHON:-}"
-if [[ -z "$python" ]]; then
-  for candidate in python3.11 python3; do
-    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-      python="$candidate"; break
-    fi
-  done
-fi
-[[ -n "$python" ]] || { say "Python 3.11 not found (set PYTHON=/path/to/python3.11)"; exit 2; }
+source "$repo/scripts/lib/python311.sh"  # sets $python
 
 key=$(cat "$repo"/requirements/{base,build,dev,dl}.txt | sha256sum | cut -c1-12)  # the analysts' environment has its own (setup_analyst.sh)
 venv="$cache/venv-$key"

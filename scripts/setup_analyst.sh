@@ -10,15 +10,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${ECOMLAKE_CACHE:-$HOME/.cache/ecomlake}"
 say() { echo "setup_analyst: $*" >&2; }
-python="${PYTHON:-}"
-if [[ -z "$python" ]]; then
-  for candidate in python3.11 python3; do
-    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
-      python="$candidate"; break
-    fi
-  done
-fi
-[[ -n "$python" ]] || { say "Python 3.11 not found (set PYTHON=/path/to/python3.11)"; exit 2; }
+source "$repo/scripts/lib/python311.sh"  # sets $python
 key=$(sha256sum "$repo/requirements/analyst.txt" | cut -c1-12)
 venv="$cache/analyst-$key"
 mkdir -p "$cache"

@@ -18,7 +18,7 @@ from ecomlake.analyst.sql import query
 from ecomlake.cli import main
 from ecomlake.config import Config
 from ecomlake.dictionary import all_schemas
-from tests.conftest import lake_config
+from tests.conftest import cli_keys, lake_config
 from tests.spark.conftest import GOLD_LAST_DAY
 
 FUNNEL = f"""
@@ -68,7 +68,7 @@ def test_duckdb_reads_the_delta_log_not_the_files(spark: SparkSession, config: C
 
 
 def test_ecomlake_sql_prints_and_writes_results(gold_lake: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    keys = ["--set", f"lake.root={gold_lake.lake.root}", "--set", f"spark.master={gold_lake.spark.master}"]
+    keys = cli_keys(gold_lake)
     daily = "SELECT kpi_date, sessions FROM ecomlake.gold_daily_kpis ORDER BY kpi_date"
     assert main(["sql", *keys, daily, "--max-rows", "3"]) == 0
     out = capsys.readouterr().out.splitlines()

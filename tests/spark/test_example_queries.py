@@ -72,11 +72,6 @@ def same_value(a: Any, b: Any) -> bool:
     return a == b
 
 
-@pytest.fixture(scope="module")
-def analyst_python() -> str:
-    return subprocess.run([str(REPO / "scripts" / "setup_analyst.sh")], capture_output=True, text=True, check=True).stdout.strip()
-
-
 def duck(python: str, root: str, statement: str, out: Path) -> pd.DataFrame:
     """The statement through ``python -m ecomlake.analyst.duck`` in the analysts' environment, read back from its Parquet file."""
     run = subprocess.run(

@@ -23,7 +23,7 @@ from ecomlake.errors import ConfigError, InputMissingError
 from ecomlake.generate.dataset import generate_dataset
 from ecomlake.pipeline import ledger
 from ecomlake.pipeline.job import run, run_pipeline
-from tests.conftest import lake_config
+from tests.conftest import cli_keys, lake_config
 
 DAY1 = dt.date(2019, 10, 1)
 DAY2 = DAY1 + dt.timedelta(days=1)
@@ -96,8 +96,7 @@ def test_a_failed_step_stops_the_dag_with_its_exit_code_and_is_recorded(spark: S
 
 def cli(cfg: Config, *argv: str) -> int:
     """``ecomlake <argv>`` in this process, on this lake (main leaves the test run's session running)."""
-    keys = [f"lake.root={cfg.lake.root}", f"spark.master={cfg.spark.master}", f"spark.shuffle_partitions={cfg.spark.shuffle_partitions}", STEPS]
-    return main([argv[0], *(arg for key in keys for arg in ("--set", key)), *argv[1:]])  # argv's own --set come last and win
+    return main([argv[0], *cli_keys(cfg, STEPS), *argv[1:]])  # argv's own --set come last and win
 
 
 def test_only_runs_one_step_and_json_logs_carry_each_steps_figures(

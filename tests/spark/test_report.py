@@ -13,6 +13,7 @@ from ecomlake import lake
 from ecomlake.cli import main
 from ecomlake.config import Config
 from ecomlake.report.job import write_report
+from tests.conftest import cli_keys
 from tests.spark.conftest import GOLD_CUTOFF, GOLD_LAST_DAY, GOLD_START
 
 pytestmark = pytest.mark.dl  # model_lake trains the LSTM
@@ -60,7 +61,7 @@ def test_the_report_shows_the_days_figures(spark: SparkSession, model_lake: Conf
 def test_report_cli_replaces_the_folder_and_a_day_without_data_exits_3(
     model_lake: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    keys = ["--set", f"lake.root={model_lake.lake.root}", "--set", f"spark.master={model_lake.spark.master}"]
+    keys = cli_keys(model_lake)
     out = tmp_path / "day"
     out.mkdir()
     (out / "stale.png").write_bytes(b"old")
