@@ -569,9 +569,17 @@ def read_yaml_mapping(path: Path | Traversable, not_found: str, expected: str) -
     return data
 
 
+# Mappings whose own keys contain dots (Spark property names): ``spark.conf.spark.eventLog.dir=...``
+# sets the key ``spark.eventLog.dir`` of ``spark.conf``.
+DOTTED_KEY_MAPPINGS = ("spark.conf",)
+
+
 def _set_dotted(raw: dict[str, Any], key: str, value: Any, origin: str, origins: dict[str, str]) -> None:
     node = raw
     parts = key.split(".")
+    for mapping in DOTTED_KEY_MAPPINGS:
+        if key.startswith(f"{mapping}.") and len(key) > len(mapping) + 1:
+            parts = [*mapping.split("."), key[len(mapping) + 1 :]]
     for i, part in enumerate(parts[:-1]):
         child = node.setdefault(part, {})
         if not isinstance(child, dict):

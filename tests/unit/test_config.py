@@ -136,6 +136,11 @@ def test_bad_override_names_the_flag() -> None:
         load_config(None, overrides=["lake.root="], environ={})
 
 
+def test_set_reaches_spark_properties_whose_names_have_dots() -> None:
+    cfg = load_config(None, overrides=["spark.conf.spark.eventLog.enabled=true", "spark.conf.spark.sql.shuffle.partitions=8"], environ={})
+    assert cfg.spark.conf == {"spark.eventLog.enabled": "true", "spark.sql.shuffle.partitions": "8"}
+
+
 def test_config_is_frozen_and_hash_is_stable() -> None:
     cfg = load_config(None, environ={})
     with pytest.raises(dataclasses.FrozenInstanceError):
