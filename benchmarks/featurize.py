@@ -1,6 +1,6 @@
 """Benchmark: Spark featurize against the same user features in DuckDB, on the same silver files.
 
-    python benchmarks/featurize.py [--events 10000000] [--days 7] [--lake /tmp/bench-featurize/lake]
+    python benchmarks/featurize.py [--events 10000000] [--days 7] [--lake /tmp/bench-featurize/lake] [--no-full] [--json OUT]
 
 Prepares a lake (generate, then ingest and clean for every day; timed apart), or reuses the one at
 ``--lake`` when its silver table exists. Then times, on silver's human events:
@@ -23,6 +23,7 @@ machine and by what else runs on it (the load average is printed).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -503,7 +504,7 @@ class Summary:
     windows: tuple[int, ...]
     prepared: dict[str, float] | None
     a: Timed
-    b: Timed
+    b: Timed | None
     snapshots: int
     duck: dict[str, Any]
     duck_wall: float
@@ -524,10 +525,11 @@ def print_summary(s: Summary) -> None:
         "                 sessions + user_item_daily for all days, user_features as of the last day: the library transforms "
         "+ lake.write_table, like for like with DuckDB"
     )
-    print(
-        f"  spark (b)      {s.b.seconds:8.1f} s  {s.events / s.b.seconds:10,.0f} events/s  peak {s.b.peak_mib or 0:8,.0f} MiB {peak}\n"
-        f"                 featurize(full=True): all gold tables, {s.snapshots} snapshots"
-    )
+    if s.b is not None:
+        print(
+            f"  spark (b)      {s.b.seconds:8.1f} s  {s.events / s.b.seconds:10,.0f} events/s  peak {s.b.peak_mib or 0:8,.0f} MiB {peak}\n"
+            f"                 featurize(full=True): all gold tables, {s.snapshots} snapshots"
+        )
     print(
         f"  duckdb         {duck['seconds']:8.1f} s  {s.events / duck['seconds']:10,.0f} events/s  peak {duck['peak_rss_mib']:8,.0f} MiB "
         f"(DuckDB {duck['duckdb_version']} process alone, threads=2; process wall time {s.duck_wall:.1f} s)\n"
@@ -547,8 +549,8 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def run_benchmark(spark: SparkSession, config: Config, work: str) -> Summary:
-    """Prepare or reuse the lake, time (a), DuckDB and (b), compare; print progress and mismatches."""
+def run_benchmark(spark: SparkSession, config: Config, work: str, full: bool = True) -> Summary:
+    """Prepare or reuse the lake, time (a), DuckDB and (b) (unless not ``full``), compare; print progress and mismatches."""
     from pyspark.sql import functions as F
 
     from ecomlake import lake
@@ -601,22 +603,26 @@ def run_benchmark(spark: SparkSession, config: Config, work: str) -> Summary:
 
     mismatches += compare_features(spark, config, snapshot(), f"{out}/user_features.parquet", "spark (a)")
 
-    reset_peak_rss()
-    t = time.perf_counter()
-    result_b = featurize(spark, config, full=True)
-    b = Timed(time.perf_counter() - t, peak_rss_mib())
-    print(f"spark (b) done in {b.seconds:.1f} s: {result_b.rows}", flush=True)
-    mismatches += compare_features(spark, config, snapshot(), f"{out}/user_features.parquet", "spark (b), last snapshot")
+    b, snapshots = None, 1
+    if full:
+        reset_peak_rss()
+        t = time.perf_counter()
+        result_b = featurize(spark, config, full=True)
+        b = Timed(time.perf_counter() - t, peak_rss_mib())
+        snapshots = len(result_b.snapshot_dates)
+        print(f"spark (b) done in {b.seconds:.1f} s: {result_b.rows}", flush=True)
+        mismatches += compare_features(spark, config, snapshot(), f"{out}/user_features.parquet", "spark (b), last snapshot")
+    days = silver_events(spark, config).select("event_date").distinct().count()
     return Summary(
         events=events,
         users=duck["rows"]["user_features"],
-        days=len(result_b.event_dates),
+        days=days,
         last_day=last_day,
         windows=fc.windows_days,
         prepared=prepared,
         a=a,
         b=b,
-        snapshots=len(result_b.snapshot_dates),
+        snapshots=snapshots,
         duck=duck,
         duck_wall=duck_wall,
         peak_reset=peak_reset,
@@ -630,6 +636,8 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=7, help="days the events span")
     parser.add_argument("--lake", default=None, help="lake root to reuse (if its silver table exists) or to prepare and keep")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (the lake unless --lake, and DuckDB's outputs)")
+    parser.add_argument("--no-full", action="store_true", help="skip (b), featurize --full (the slowest part)")
+    parser.add_argument("--json", default=None, help="write the figures here (benchmarks.run_all reads them)")
     parser.add_argument("--duckdb-job", help=argparse.SUPPRESS)  # internal: the DuckDB subprocess
     args = parser.parse_args()
     if args.duckdb_job:
@@ -647,12 +655,16 @@ def main() -> None:
     spark = start_session(config.spark, "ecomlake-bench-featurize")
     print(f"session start: {time.perf_counter() - t:.1f} s ({spark.sparkContext.defaultParallelism} cores)", flush=True)
     try:
-        summary = run_benchmark(spark, config, work)
+        summary = run_benchmark(spark, config, work, full=not args.no_full)
     finally:
         spark.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print_summary(summary)
+    if args.json:
+        figures = dataclasses.asdict(summary)
+        figures["spark_over_duckdb"] = round(summary.a.seconds / summary.duck["seconds"], 2)
+        Path(args.json).write_text(json.dumps(figures, indent=2, default=str) + "\n")
     sys.exit(1 if summary.mismatches else 0)
 
 

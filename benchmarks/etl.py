@@ -1,0 +1,123 @@
+"""Benchmark: the daily ETL (ingest + clean + featurize of one day) at one size, in a process of its own.
+
+    python -m benchmarks.etl --events 10000000 [--data DIR] [--work DIR] [--set KEY=VALUE ...] [--json OUT]
+
+Generates one day of REES46-layout CSV with the default fault rates into ``--data`` (kept and
+reused: a folder with the generator's manifest for the same size is not generated again), then runs
+in a fresh lake, with the default config on ``local[2]``: ``ingest --date D``, ``clean --date D``,
+``featurize --date D``. Per step: wall seconds, rows, peak memory of this process and the local Spark
+JVM (the mark reset before each step), and Spark's own accounting from the event log (task seconds,
+GC, input, output and shuffle bytes, spill, peak JVM heap). End to end = ingest + clean + featurize;
+raw rows per second of that is the ETL rate. ``benchmarks.run_all`` calls this once per size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import Steps, event_log_confs, load_average, spark_figures_by_step, spark_session, write_json
+
+ETL_STEPS = ("ingest", "clean", "featurize")
+
+
+def data_folder(root: Path, events: int) -> Path:
+    return root / f"events-{events}"
+
+
+def generated(folder: Path) -> dict[str, Any] | None:
+    """The manifest of a complete generated dataset in ``folder``, else None."""
+    manifest = folder / "_manifest"  # written last, by ecomlake.generate.output.write_manifest (Spark text files)
+    if not (manifest / "_SUCCESS").is_file():
+        return None
+    return json.loads("".join(p.read_text() for p in sorted(manifest.glob("part-*"))))
+
+
+def run(events: int, data_root: Path, work: Path, overrides: list[str]) -> dict[str, Any]:
+    from ecomlake.clean.job import clean_events
+    from ecomlake.config import load_config
+    from ecomlake.featurize.job import featurize
+    from ecomlake.generate.dataset import generate_dataset
+    from ecomlake.ingest.job import ingest_events
+
+    data = data_folder(data_root, events)
+    lake_root = work / "lake"
+    event_log = work / "eventlog"
+    config = load_config(
+        None,
+        overrides=[
+            f"lake.root={lake_root}",
+            f"generator.events={events}",
+            f"generator.output={data}",
+            f"ingest.landing={data}",
+            *event_log_confs(event_log),
+            *overrides,
+        ],
+    )
+    day = config.generator.start_date
+    t = time.perf_counter()
+    result: dict[str, Any] = {"events": events, "config_overrides": overrides, "load_average_at_start": load_average()}
+    with spark_session(config, f"ecomlake-bench-etl-{events}") as spark:
+        result["session_start_seconds"] = round(time.perf_counter() - t, 2)
+        steps = Steps(spark)
+        manifest = generated(data)
+        if manifest is None:
+            shutil.rmtree(data, ignore_errors=True)
+            manifest = steps.run("generate", lambda: generate_dataset(spark, config.generator), lambda m: m["totals"]["rows"])
+        result["raw_rows"] = manifest["totals"]["rows"]
+        print(f"  {result['raw_rows']:,} raw rows in {data}", flush=True)
+        ingested = steps.run("ingest", lambda: ingest_events(spark, config, day), lambda r: r.rows)
+        counts = steps.run("clean", lambda: clean_events(spark, config, day), lambda c: c.rows_in)
+        features = steps.run("featurize", lambda: featurize(spark, config, day), lambda f: f.rows.get("gold.sessions"))
+        result["bronze_rows"] = ingested.rows
+        result["clean"] = {
+            "kept": counts.kept,
+            "quarantined": counts.quarantined,
+            "duplicates": counts.duplicates_exact + counts.duplicates_near,
+            "bot_rows_removed": counts.bot_rows_removed,
+        }
+        result["gold_rows"] = features.rows
+    by_step = spark_figures_by_step(event_log)
+    for step in steps.done:
+        step.spark = by_step.get(step.name, {})
+    result["steps"] = steps.as_dicts()
+    etl = [s for s in steps.done if s.name in ETL_STEPS]
+    seconds = sum(s.seconds for s in etl)
+    result["etl_seconds"] = round(seconds, 2)
+    result["etl_events_per_second"] = round(result["raw_rows"] / seconds)
+    result["etl_peak_rss_mib"] = max(s.peak_rss_mib or 0 for s in etl)
+    result["shuffle_write_bytes"] = sum(s.spark.get("shuffle_write_bytes", 0) for s in etl)
+    result["load_average_at_end"] = load_average()
+    print(
+        f"== ETL {result['raw_rows']:,} raw rows: {seconds:.1f} s = {result['etl_events_per_second']:,} events/s; "
+        f"peak {result['etl_peak_rss_mib']:,.0f} MiB; shuffle written {result['shuffle_write_bytes'] / 2**20:,.0f} MiB",
+        flush=True,
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, required=True, help="target human events of the day")
+    parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "ecomlake-bench-data", help="generated data, kept and reused")
+    parser.add_argument("--work", type=Path, default=None, help="the lake and event log (default: a temporary folder, removed)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config overrides")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="ecomlake-bench-etl-"))
+    try:
+        result = run(args.events, args.data, work, args.set)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    if args.json:
+        write_json(args.json, result)
+
+
+if __name__ == "__main__":
+    main()
