@@ -38,6 +38,6 @@ setup(
     include_package_data=True,
     package_data={"ecomlake": ["py.typed", "sources/*.yaml"]},
     install_requires=pinned("base"),
-    extras_require={"dev": pinned("dev"), "dl": pinned("dl")},
+    extras_require={"dev": pinned("dev"), "dl": pinned("dl"), "bench": pinned("bench")},
     entry_points={"console_scripts": ["ecomlake=ecomlake.cli:main"]},
 )

@@ -166,6 +166,58 @@ def spark_figures_by_step(event_log_dir: Path) -> dict[str, dict[str, Any]]:
     return {step: {k: round(v, 2) if isinstance(v, float) else v for k, v in t.items()} for step, t in totals.items()}
 
 
+def _plan_metrics(node: dict[str, Any], out: dict[int, tuple[str, str, str]]) -> None:
+    """accumulator id -> (operator, metric, type) for a SparkPlanInfo tree; a WholeStageCodegen is named by what it fuses."""
+    name = node["nodeName"]
+    if name.startswith("WholeStageCodegen"):
+        fused: list[str] = []
+        stack = list(node.get("children", []))
+        while stack:
+            child = stack.pop(0)
+            if child["nodeName"] != "InputAdapter":
+                fused.append(child["nodeName"].split(" ")[0])
+                stack = list(child.get("children", [])) + stack
+        name = f"codegen({', '.join(dict.fromkeys(fused))})"
+    for metric in node.get("metrics", []):
+        out[metric["accumulatorId"]] = (name, metric["name"], metric["metricType"])
+    for child in node.get("children", []):
+        _plan_metrics(child, out)
+
+
+def plan_hotspots(event_log_dir: Path, top: int = 8) -> dict[str, list[dict[str, Any]]]:
+    """Per step, the plan operators' time metrics (codegen duration, sort, aggregation build, ...) summed
+    over the step's stages, largest first: where the time inside a step goes."""
+    metric_of: dict[int, tuple[str, str, str]] = {}
+    step_of_stage: dict[int, str] = {}
+    value: dict[int, tuple[str, float]] = {}  # accumulator -> (step, the latest total seen)
+    for line in _event_log_lines(event_log_dir):
+        if '"sparkPlanInfo"' in line:
+            _plan_metrics(json.loads(line)["sparkPlanInfo"], metric_of)
+            continue
+        event = json.loads(line)
+        kind = event.get("Event")
+        if kind == "SparkListenerJobStart":
+            step = (event.get("Properties") or {}).get(STEP_PROPERTY)
+            for stage in event.get("Stage IDs", []) if step else []:
+                step_of_stage[stage] = step
+        elif kind == "SparkListenerStageCompleted":
+            info = event["Stage Info"]
+            step = step_of_stage.get(info["Stage ID"])
+            for acc in info.get("Accumulables", []) if step else []:
+                if acc["ID"] in metric_of and metric_of[acc["ID"]][2] in ("timing", "nsTiming"):
+                    value[acc["ID"]] = (step, max(float(acc["Value"]), value.get(acc["ID"], (step, 0.0))[1]))
+    totals: dict[str, dict[tuple[str, str], float]] = {}
+    for acc, (step, v) in value.items():
+        operator, metric, kind = metric_of[acc]
+        seconds = v / 1000 if kind == "timing" else v / 1e9
+        per_step = totals.setdefault(step, {})
+        per_step[(operator, metric)] = per_step.get((operator, metric), 0.0) + seconds
+    return {
+        step: [{"operator": o, "metric": m, "seconds": round(sec, 1)} for (o, m), sec in sorted(t.items(), key=lambda kv: -kv[1])[:top]]
+        for step, t in totals.items()
+    }
+
+
 def _event_log_lines(event_log_dir: Path) -> Iterator[str]:
     """The lines of the newest application's event log: one file, or (Spark 4's rolling logs) a folder of
     ``events_<n>_<app>`` files, read in order."""

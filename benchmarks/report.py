@@ -9,6 +9,7 @@ Everything in REPORT.md is computed from results.json, except the analysis of ea
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,45 @@ def naive_md(naive: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def als_md(als: dict[str, Any]) -> list[str]:
+    lines = [
+        "## ALS: Spark MLlib against implicit (CPU), same interactions, split and metrics",
+        "",
+        "`python -m benchmarks.als`: interactions aggregated from generated events by the library's transforms; recommend's "
+        "chronological split; both fit implicit ALS with recommend's defaults on 2 cores and recommend the top k unseen "
+        "products for every held-out user; one Spark `ranking_metrics` scores both.",
+        "",
+        "| interactions | users | products | library | fit s | top k s | precision@k | recall@k | NDCG@k | MAP@k |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key in sorted((k for k in als if k.isdigit() and not als[k].get("failed")), key=int):
+        r = als[key]
+        for name in ("spark", "implicit"):
+            m = r[name]
+            lines.append(
+                f"| {r['interactions']:,} | {r['users']:,} | {r['products']:,} | {name} | {m['fit_seconds']:.1f} | {m['recommend_seconds']:.1f} | "
+                f"{m['precision_at_k']:.4f} | {m['recall_at_k']:.4f} | {m['ndcg_at_k']:.4f} | {m['map_at_k']:.4f} |"
+            )
+        lines.append(f"| | | | Spark / implicit | {r['spark_over_implicit_fit']:.1f}x | | | | {r['ndcg_spark_minus_implicit']:+.4f} | |")
+    return [*lines, ""]
+
+
+def reader_md(reader: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Training input: Petastorm against pyarrow and in-memory tensors",
+        "",
+        f"`python -m benchmarks.lstm_reader`: the LSTM's training loop under `horovodrun --gloo` on {reader.get('dataset')}; "
+        "samples/s summed over processes; the first epoch (warm-up) apart from the later ones.",
+        "",
+        "| reader | processes | reader alone rows/s | training samples/s (later epochs) | reading's share of an epoch |",
+        "|---|---|---|---|---|",
+    ]
+    for r in reader.get("rows", []):
+        rates = f"{r['read_rows_per_second']:,.0f} | {r['steady_samples_per_second']:,.0f}"
+        lines.append(f"| {r['reader']} | {r['procs']} | {rates} | {r['read_share_of_epoch']:.0%} |")
+    return [*lines, ""]
+
+
 def projection(etl: dict[str, Any]) -> dict[str, Any] | None:
     """Cluster size and time for 1B and 10B events a day, from the per-core rate at the largest size measured."""
     done = sizes(etl)
@@ -156,7 +196,7 @@ def projection(etl: dict[str, Any]) -> dict[str, Any] | None:
         core_hours = events / per_core / 3600
         for hours in DEADLINES_H:
             need = core_hours / hours
-            executors = max(1, -(-int(need) // CORES_PER_EXECUTOR))
+            executors = max(1, math.ceil(need / CORES_PER_EXECUTOR))
             rows.append({"events": events, "core_hours": core_hours, "deadline_h": hours, "cores": need, "executors": executors})
     return {"measured_at": int(done[-1]), "events_per_core_second": per_core, "rows": rows}
 
@@ -281,6 +321,10 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
         lines += duckdb_md(results["duckdb"])
     if results.get("naive"):
         lines += naive_md(results["naive"])
+    if results.get("als") and not results["als"].get("failed"):
+        lines += als_md(results["als"])
+    if results.get("reader") and not results["reader"].get("failed"):
+        lines += reader_md(results["reader"])
     lines += projection_md(projection(results.get("etl", {})))
     notes = out / "notes.md"
     if notes.is_file():

@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES), help="events per day, comma-separated")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"sections to (re-)run, of {','.join(SECTIONS)}")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "ecomlake-bench-data", help="generated data, kept and reused")
+    parser.add_argument("--lakes", type=Path, default=None, help="keep each size's ETL lake here, and reuse it for duckdb/naive (default: removed)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     sizes = [int(float(s)) for s in args.sizes.split(",")]
@@ -63,12 +64,14 @@ def main() -> None:
     results_path = args.out / "results.json"
     results: dict[str, Any] = read_json(results_path) if results_path.is_file() else {}
     results["machine"] = machine()
-    work = Path(tempfile.mkdtemp(prefix="ecomlake-bench-lakes-"))
+    work = args.lakes or Path(tempfile.mkdtemp(prefix="ecomlake-bench-lakes-"))
     try:
         for events in sizes:
             # The etl run's lake is kept while the sections that read its silver run on it.
-            needs_lake = any(s in only for s in ("duckdb", "naive")) and events >= 1_000_000
+            has_lake = (etl_lake(work, events) / "lake" / "silver" / "events" / "_delta_log").is_dir()
+            needs_lake = any(s in only for s in ("duckdb", "naive")) and not has_lake
             if "etl" in only or needs_lake:
+                shutil.rmtree(etl_lake(work, events), ignore_errors=True)
                 lake_work = etl_lake(work, events)
                 figures = run_module("etl", "--events", str(events), "--data", str(args.data), "--work", str(lake_work))
                 if "etl" in only:
@@ -82,7 +85,8 @@ def main() -> None:
                 figures = run_module("naive_sessions", "--lake", str(etl_lake(work, events) / "lake"))
                 results.setdefault("naive", {})[str(events)] = figures
                 write_json(results_path, results)
-            shutil.rmtree(etl_lake(work, events), ignore_errors=True)
+            if args.lakes is None:
+                shutil.rmtree(etl_lake(work, events), ignore_errors=True)
         if "als" in only:
             results["als"] = run_module("als", "--data", str(args.data))
             write_json(results_path, results)
@@ -90,7 +94,8 @@ def main() -> None:
             results["reader"] = run_module("lstm_reader", "--procs", "1,2")
             write_json(results_path, results)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.lakes is None:
+            shutil.rmtree(work, ignore_errors=True)
     from benchmarks.report import write_report
 
     write_report(results, args.out)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up ecomlake on this machine; idempotent and safe to re-run (seconds when nothing changed).
 #
-#   scripts/setup.sh [--dev] [--dl]     prints the path of the environment's python on stdout
-#                                        (--dl: torch, petastorm and horovod, for the LSTM jobs)
+#   scripts/setup.sh [--dev] [--dl] [--bench]   prints the path of the environment's python on stdout
+#                                        (--dl: torch, petastorm and horovod, for the LSTM jobs;
+#                                         --bench: the libraries the benchmarks compare against)
 #
 # - checks Java (Spark 4.0 needs 17 or 21) and Python 3.11;
 # - creates or reuses a virtualenv OUTSIDE the clone, keyed by the hash of requirements/*.txt:
@@ -22,8 +23,9 @@ for arg in "$@"; do
   case "$arg" in
     --dev) extras+=(dev) ;;
     --dl) extras+=(dl) ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
-    *) echo "setup.sh: unknown option $arg (use --dev, --dl)" >&2; exit 2 ;;
+    --bench) extras+=(bench) ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option $arg (use --dev, --dl, --bench)" >&2; exit 2 ;;
   esac
 done
 say() { echo "setup: $*" >&2; }
@@ -41,7 +43,7 @@ fi
 # Python 3.11 (the pins are tested on it).
 source "$repo/scripts/lib/python311.sh"  # sets $python
 
-key=$(cat "$repo"/requirements/{base,build,dev,dl}.txt | sha256sum | cut -c1-12)  # the analysts' environment has its own (setup_analyst.sh)
+key=$(cat "$repo"/requirements/{base,build,dev,dl,bench}.txt | sha256sum | cut -c1-12)  # the analysts' environment has its own (setup_analyst.sh)
 venv="$cache/venv-$key"
 mkdir -p "$cache"
 exec 9>"$cache/setup.lock"

@@ -1,0 +1,96 @@
+"""The benchmark suite's own logic: Spark event-log accounting per step, the targets, the projection and the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks.common import STEP_PROPERTY, plan_hotspots, spark_figures_by_step
+from benchmarks.report import projection, targets, write_report
+
+
+def _event_log(folder: Path) -> Path:
+    """A rolling event log (Spark 4's layout) of one job of step 'clean': one stage, two tasks, a codegen duration."""
+    plan = {
+        "nodeName": "WholeStageCodegen (1)",
+        "metrics": [{"name": "duration", "accumulatorId": 7, "metricType": "timing"}],
+        "children": [{"nodeName": "Sort", "metrics": [{"name": "sort time", "accumulatorId": 8, "metricType": "timing"}], "children": []}],
+    }
+    task = {
+        "Event": "SparkListenerTaskEnd",
+        "Stage ID": 3,
+        "Task Metrics": {
+            "Executor Run Time": 1500,
+            "JVM GC Time": 100,
+            "Input Metrics": {"Bytes Read": 1000},
+            "Output Metrics": {"Bytes Written": 10},
+            "Shuffle Write Metrics": {"Shuffle Bytes Written": 2 * 2**20},
+            "Shuffle Read Metrics": {"Remote Bytes Read": 0, "Local Bytes Read": 5},
+            "Memory Bytes Spilled": 0,
+            "Disk Bytes Spilled": 0,
+        },
+        "Task Executor Metrics": {"JVMHeapMemory": 300},
+    }
+    events = [
+        {"Event": "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart", "executionId": 0, "sparkPlanInfo": plan},
+        {"Event": "SparkListenerJobStart", "Job ID": 0, "Stage IDs": [3], "Properties": {STEP_PROPERTY: "clean"}},
+        {"Event": "SparkListenerJobStart", "Job ID": 1, "Stage IDs": [4], "Properties": {}},  # untagged: not counted
+        task,
+        {**task, "Task Executor Metrics": {"JVMHeapMemory": 900}},
+        {**task, "Stage ID": 4},
+        {
+            "Event": "SparkListenerStageCompleted",
+            "Stage Info": {"Stage ID": 3, "Accumulables": [{"ID": 7, "Value": "4200"}, {"ID": 8, "Value": "800"}]},
+        },
+    ]
+    app = folder / "eventlog_v2_local-1"
+    app.mkdir(parents=True)
+    (app / "events_1_local-1").write_text("\n".join(json.dumps(e) for e in events[:3]) + "\n")
+    (app / "events_2_local-1").write_text("\n".join(json.dumps(e) for e in events[3:]) + "\n")
+    return folder
+
+
+def test_event_log_figures_are_summed_per_tagged_step(tmp_path: Path) -> None:
+    log = _event_log(tmp_path)
+    figures = spark_figures_by_step(log)
+    assert list(figures) == ["clean"]
+    clean = figures["clean"]
+    assert (clean["tasks"], clean["task_seconds"], clean["gc_seconds"]) == (2, 3.0, 0.2)
+    assert clean["shuffle_write_bytes"] == 4 * 2**20 and clean["shuffle_read_bytes"] == 10 and clean["peak_jvm_heap_bytes"] == 900
+    hot = plan_hotspots(log)["clean"]
+    assert hot == [{"operator": "codegen(Sort)", "metric": "duration", "seconds": 4.2}, {"operator": "Sort", "metric": "sort time", "seconds": 0.8}]
+
+
+def _etl(events: int, raw_rows: int, seconds: float) -> dict[str, object]:
+    steps = [{"name": n, "seconds": seconds / 3, "peak_rss_mib": 1000.0, "rows": raw_rows, "spark": {}} for n in ("ingest", "clean", "featurize")]
+    return {
+        "events": events,
+        "raw_rows": raw_rows,
+        "steps": steps,
+        "etl_seconds": seconds,
+        "etl_events_per_second": round(raw_rows / seconds),
+        "etl_peak_rss_mib": 1000.0,
+        "shuffle_write_bytes": 0,
+    }
+
+
+def test_targets_projection_and_report(tmp_path: Path) -> None:
+    results = {
+        "machine": {"cores": 2, "memory_gib": 23.5, "cpu": "test", "python": "3.11", "commit": "abc", "load_average_at_start": [0, 0, 0]},
+        "etl": {"10000000": _etl(10_000_000, 10_500_000, 420.0), "100000000": _etl(100_000_000, 105_000_000, 5_040.0)},
+        "duckdb": {"10000000": {"spark_over_duckdb": 3.0}},
+    }
+    met = {t[0]: t[2] for t in targets(results)}
+    assert met == {
+        "ETL >= 1,000,000 events/s at 10M": False,  # 25,000 events/s
+        "Spark featurize within 2x of DuckDB": False,
+        "cost per event flat from 10M to 100M": False,  # 48 s per M events against 40: +20%
+    }
+    p = projection(results["etl"])
+    assert p is not None and p["measured_at"] == 100_000_000
+    one_billion_in_an_hour = next(r for r in p["rows"] if r["events"] == 1_000_000_000 and r["deadline_h"] == 1)
+    # 20,833 events/s on 2 cores, 70% of it per core on a cluster: 7,292 events per core-second.
+    assert round(p["events_per_core_second"]) == 7_292 and one_billion_in_an_hour["executors"] == 10
+    report = write_report({**results, "duckdb": {}}, tmp_path).read_text()
+    assert "| 100,000,000 | 105,000,000 |" in report and "![ETL scaling](etl_scaling.png)" in report
+    assert (tmp_path / "etl_scaling.png").stat().st_size > 0
