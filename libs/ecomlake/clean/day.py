@@ -127,5 +127,5 @@ def quarantine_rows(classified: DataFrame) -> DataFrame:
     return rejected.select(
         "reason",
         "detail",
-        *[F.col(f"bronze.{f.name}").alias(f.name) for f in QUARANTINE_SCHEMA.fields[2:]],
+        *[F.col(f"bronze.{f.name}" if f.name in rules.BRONZE_VALUES else f.name).alias(f.name) for f in QUARANTINE_SCHEMA.fields[2:]],
     )

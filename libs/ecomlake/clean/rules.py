@@ -33,6 +33,8 @@ UNKNOWN = "unknown"  # the explicit value of a category_code or brand that could
 
 # The canonical event columns (typed here); two rows equal on all of them are exact duplicates.
 EVENT_COLUMNS = CANONICAL_COLUMNS
+# The bronze values a quarantined row keeps as text, as they came (column ``bronze`` of parse_events).
+BRONZE_VALUES = (*CANONICAL_COLUMNS, "raw_record")
 
 
 def _blank_to_null(c: Column) -> Column:
@@ -79,7 +81,9 @@ def parse_events(bronze: DataFrame, layouts: Mapping[str, Layout], user_key: byt
         | (raw_price.isNotNull() & price.isNull())
     )
     user = pseudonymised_user_id(raw_user, user_key) if user_key else raw_user.try_cast("long")
-    bronze_row = F.struct(*[F.col(c) for c in bronze.columns])
+    # Only what the quarantine needs and the parsed columns do not hold as they were: the row's width is
+    # what the duplicate window sorts (source file, layout and date stay top-level columns).
+    bronze_row = F.struct(*[F.col(c) for c in BRONZE_VALUES])
     if user_key:  # the quarantine keeps bronze rows: they must not carry raw ids either
         bronze_row = bronze_row.withField("user_id", user.cast("string"))
     return bronze.select(
@@ -186,7 +190,9 @@ def fill_category_and_brand(events: DataFrame) -> DataFrame:
     Ties between equally frequent values go to the smallest, so re-runs agree.
     """
     modes = events.groupBy("product_id").agg(*[F.mode(c, deterministic=True).alias(f"{c}_mode") for c in ("category_code", "brand")])
-    filled = events.join(modes, "product_id", how="left")
+    # One row per product: broadcast it. AQE cannot see that it is small (its estimate is the partial
+    # modes' shuffle, larger than the result), and a sort-merge join re-shuffles every kept event by product.
+    filled = events.join(F.broadcast(modes), "product_id", how="left")
     for column in ("category_code", "brand"):
         mode = F.col(f"{column}_mode")
         origin = F.when(F.col(column).isNotNull(), F.lit("source")).when(mode.isNotNull(), F.lit("product")).otherwise(F.lit(UNKNOWN))
