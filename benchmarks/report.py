@@ -284,15 +284,19 @@ def etl_chart(etl: dict[str, Any], path: Path) -> None:
         return
     rows = [etl[k]["raw_rows"] for k in done]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    # Shares of the wall time (a log scale would hide the small steps), the total written on each bar.
+    labels = [f"{int(k) / 1e6:g}M" for k in done]
     bottom = [0.0] * len(done)
     for name in ("ingest", "clean", "featurize"):
-        values = [step_seconds(etl[k], name) or 0 for k in done]
-        left.bar([f"{int(k) / 1e6:g}M" for k in done], values, bottom=bottom, label=name)
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    left.set_ylabel("seconds")
-    left.set_yscale("log")
+        shares = [100 * (step_seconds(etl[k], name) or 0) / etl[k]["etl_seconds"] for k in done]
+        left.bar(labels, shares, bottom=bottom, label=name)
+        bottom = [b + v for b, v in zip(bottom, shares, strict=True)]
+    for x, k in enumerate(done):
+        left.text(x, 101, f"{etl[k]['etl_seconds']:,.0f} s", ha="center", va="bottom")
+    left.set_ylim(0, 112)
+    left.set_ylabel("% of the ETL's wall time")
     left.set_title("ETL wall time by step")
-    left.legend()
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
     right.plot(rows, [per_event_us(etl[k]) for k in done], marker="o")
     right.set_xscale("log")
     right.set_xlabel("raw rows")
