@@ -123,7 +123,8 @@ def duckdb_md(duck: dict[str, Any]) -> list[str]:
             f"| {r['events']:,} | {r['users']:,} | {r['a']['seconds']:.1f} | {r['duck']['seconds']:.1f} | {r['spark_over_duckdb']:.2f}x | "
             f"{fmt_int(r['a']['peak_mib'])} | {fmt_int(r['duck']['peak_rss_mib'])} | {agree} |"
         )
-    return [*lines, ""]
+    notes = [f"- {int(k):,} events: {duck[k]['note']}" for k in sizes(duck) if duck[k].get("note")]
+    return [*lines, "", *notes, ""] if notes else [*lines, ""]
 
 
 def naive_md(naive: dict[str, Any]) -> list[str]:
