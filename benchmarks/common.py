@@ -82,6 +82,7 @@ class Steps:
     def __init__(self, spark: SparkSession | None = None) -> None:
         self.spark = spark
         self.done: list[Step] = []
+        self.running: str | None = None  # the step under way (the one that failed, after an exception)
 
     def run(self, name: str, fn: Callable[[], Any], rows: Callable[[Any], int | None] = lambda _: None) -> Any:
         from ecomlake.metrics import peak_rss_mib
@@ -89,6 +90,7 @@ class Steps:
         if self.spark is not None:
             self.spark.sparkContext.setLocalProperty(STEP_PROPERTY, name)
         reset_peak_rss()
+        self.running = name
         t = time.perf_counter()
         try:
             out = fn()
@@ -97,6 +99,7 @@ class Steps:
                 self.spark.sparkContext.setLocalProperty(STEP_PROPERTY, None)  # type: ignore[arg-type]
         step = Step(name, round(time.perf_counter() - t, 2), peak_rss_mib(), rows(out))
         self.done.append(step)
+        self.running = None
         rows_text = f"  {step.rows:,} rows" if step.rows else ""
         print(f"  {name:<22} {step.seconds:8.1f} s  peak {step.peak_rss_mib or 0:7,.0f} MiB{rows_text}", flush=True)
         return out
@@ -236,6 +239,11 @@ def run_python(module: str, *args: str, timeout: float | None = None) -> subproc
     import sys
 
     return subprocess.run([sys.executable, "-m", f"benchmarks.{module}", *args], cwd=REPO, timeout=timeout, text=True)
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (0 if it does not exist)."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.exists() else 0
 
 
 def read_json(path: Path) -> Any:

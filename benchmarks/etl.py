@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Steps, event_log_confs, load_average, spark_figures_by_step, spark_session, write_json
+from benchmarks.common import Steps, event_log_confs, folder_bytes, load_average, spark_figures_by_step, spark_session, write_json
 
 ETL_STEPS = ("ingest", "clean", "featurize")
 
@@ -44,6 +44,7 @@ def run(events: int, data_root: Path, work: Path, overrides: list[str]) -> dict[
     from ecomlake.featurize.job import featurize
     from ecomlake.generate.dataset import generate_dataset
     from ecomlake.ingest.job import ingest_events
+    from ecomlake.metrics import peak_rss_mib
 
     data = data_folder(data_root, events)
     lake_root = work / "lake"
@@ -62,30 +63,43 @@ def run(events: int, data_root: Path, work: Path, overrides: list[str]) -> dict[
     day = config.generator.start_date
     t = time.perf_counter()
     result: dict[str, Any] = {"events": events, "config_overrides": overrides, "load_average_at_start": load_average()}
+    work.mkdir(parents=True, exist_ok=True)
+    disk_free_at_start = shutil.disk_usage(work).free
     with spark_session(config, f"ecomlake-bench-etl-{events}") as spark:
         result["session_start_seconds"] = round(time.perf_counter() - t, 2)
         steps = Steps(spark)
-        manifest = generated(data)
-        if manifest is None:
-            shutil.rmtree(data, ignore_errors=True)
-            manifest = steps.run("generate", lambda: generate_dataset(spark, config.generator), lambda m: m["totals"]["rows"])
-        result["raw_rows"] = manifest["totals"]["rows"]
-        print(f"  {result['raw_rows']:,} raw rows in {data}", flush=True)
-        ingested = steps.run("ingest", lambda: ingest_events(spark, config, day), lambda r: r.rows)
-        counts = steps.run("clean", lambda: clean_events(spark, config, day), lambda c: c.rows_in)
-        features = steps.run("featurize", lambda: featurize(spark, config, day), lambda f: f.rows.get("gold.sessions"))
-        result["bronze_rows"] = ingested.rows
-        result["clean"] = {
-            "kept": counts.kept,
-            "quarantined": counts.quarantined,
-            "duplicates": counts.duplicates_exact + counts.duplicates_near,
-            "bot_rows_removed": counts.bot_rows_removed,
-        }
-        result["gold_rows"] = features.rows
+        try:
+            manifest = generated(data)
+            if manifest is None:
+                shutil.rmtree(data, ignore_errors=True)
+                manifest = steps.run("generate", lambda: generate_dataset(spark, config.generator), lambda m: m["totals"]["rows"])
+            result["raw_rows"] = manifest["totals"]["rows"]
+            print(f"  {result['raw_rows']:,} raw rows in {data}", flush=True)
+            ingested = steps.run("ingest", lambda: ingest_events(spark, config, day), lambda r: r.rows)
+            counts = steps.run("clean", lambda: clean_events(spark, config, day), lambda c: c.rows_in)
+            features = steps.run("featurize", lambda: featurize(spark, config, day), lambda f: f.rows.get("gold.sessions"))
+        except Exception as error:  # noqa: BLE001 - the memory ceiling wants what failed first, recorded
+            # The first line of Spark's message names the cause (OutOfMemoryError, No space left on device, ...).
+            message = str(error).strip().splitlines()[0][:500] if str(error).strip() else ""
+            result["failed"] = {"step": steps.running, "error": f"{type(error).__name__}: {message}", "peak_rss_mib": peak_rss_mib()}
+            print(f"== ETL failed in {steps.running}: {result['failed']['error']}", flush=True)
+        else:
+            result["bronze_rows"] = ingested.rows
+            result["clean"] = {
+                "kept": counts.kept,
+                "quarantined": counts.quarantined,
+                "duplicates": counts.duplicates_exact + counts.duplicates_near,
+                "bot_rows_removed": counts.bot_rows_removed,
+            }
+            result["gold_rows"] = features.rows
+    # What a day of this size needs on disk besides Spark's shuffle and spill files (those are in the step figures).
+    result["disk"] = {"free_bytes_at_start": disk_free_at_start, "raw_bytes": folder_bytes(data), "lake_bytes": folder_bytes(lake_root)}
     by_step = spark_figures_by_step(event_log)
     for step in steps.done:
         step.spark = by_step.get(step.name, {})
     result["steps"] = steps.as_dicts()
+    if "failed" in result:
+        return result
     etl = [s for s in steps.done if s.name in ETL_STEPS]
     seconds = sum(s.seconds for s in etl)
     result["etl_seconds"] = round(seconds, 2)
@@ -117,6 +131,8 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
     if args.json:
         write_json(args.json, result)
+    if "failed" in result:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -184,6 +184,65 @@ def reader_md(reader: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def ceiling(etl: dict[str, Any]) -> dict[str, Any] | None:
+    """The largest day completed, the first failure above it, and the day the free disk would hold.
+
+    Disk per raw row at the largest completed size: the raw files, the lake, and Spark's shuffle and
+    spill files of the heaviest step (they stay on local disk while that step runs)."""
+    done = sizes(etl)
+    if not done:
+        return None
+    largest = etl[done[-1]]
+    failed = sorted((k for k, v in etl.items() if v.get("failed")), key=int)
+    first_failure = next((k for k in failed if int(k) > int(done[-1])), None)
+    out: dict[str, Any] = {"largest_completed": int(done[-1]), "raw_rows": largest["raw_rows"]}
+    if first_failure is not None:
+        f = etl[first_failure]
+        detail = f["failed"] if isinstance(f["failed"], dict) else {}
+        out["first_failure"] = {"events": int(first_failure), "exit_code": f.get("exit_code"), **detail}
+    disk = largest.get("disk")
+    if disk:
+        working = max(s["spark"].get("shuffle_write_bytes", 0) + s["spark"].get("spill_disk_bytes", 0) for s in largest["steps"] if s["spark"])
+        per_row = (disk["raw_bytes"] + disk["lake_bytes"] + working) / largest["raw_rows"]
+        # The free space at the start already excludes this size's raw files (generated before the run).
+        out["disk_bytes_per_raw_row"] = per_row
+        out["disk_bound_raw_rows"] = int((disk["free_bytes_at_start"] + disk["raw_bytes"]) / per_row)
+    return out
+
+
+def ceiling_md(c: dict[str, Any] | None, etl: dict[str, Any]) -> list[str]:
+    if c is None:
+        return []
+    lines = [
+        "## Memory ceiling",
+        "",
+        "One day at a time, `local[2]`, the default config (driver and executor one JVM of `spark.driver_memory` = 4g).",
+        "",
+        "| events (target) | completed | peak RSS MiB | JVM heap peak MiB | spill (disk) MiB | raw + lake on disk MiB |",
+        "|---|---|---|---|---|---|",
+    ]
+    for k in sorted(etl, key=int):
+        r = etl[k]
+        spark_steps = [s["spark"] for s in r.get("steps", []) if s.get("spark")]
+        heap = max((s.get("peak_jvm_heap_bytes", 0) for s in spark_steps), default=None)
+        spill = sum(s.get("spill_disk_bytes", 0) for s in spark_steps)
+        disk = r.get("disk")
+        on_disk = mib(disk["raw_bytes"] + disk["lake_bytes"]) if disk else "-"
+        peak = r.get("etl_peak_rss_mib") or (r["failed"].get("peak_rss_mib") if isinstance(r.get("failed"), dict) else None)
+        done = "no: " + (r["failed"]["error"] if isinstance(r.get("failed"), dict) else f"exit {r.get('exit_code')}") if r.get("failed") else "yes"
+        lines.append(f"| {int(k):,} | {done} | {fmt_int(peak)} | {mib(heap)} | {mib(spill)} | {on_disk} |")
+    lines += ["", f"Largest day completed: **{c['largest_completed']:,} events** ({c['raw_rows']:,} raw rows)."]
+    if "first_failure" in c:
+        f = c["first_failure"]
+        lines.append(f"First failure above it: {f['events']:,} events, in {f.get('step', '?')}: {f.get('error', 'exit ' + str(f['exit_code']))}.")
+    if "disk_bytes_per_raw_row" in c:
+        lines.append(
+            f"On disk a day needs {c['disk_bytes_per_raw_row']:,.0f} bytes per raw row (raw files + lake + the heaviest step's shuffle "
+            f"and spill files): the free disk of this machine holds a day of about **{c['disk_bound_raw_rows'] / 1e6:,.0f}M raw rows**."
+        )
+    return [*lines, ""]
+
+
 def projection(etl: dict[str, Any]) -> dict[str, Any] | None:
     """Cluster size and time for 1B and 10B events a day, from the per-core rate at the largest size measured."""
     done = sizes(etl)
@@ -330,6 +389,7 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
         lines += als_md(results["als"])
     if results.get("reader") and not results["reader"].get("failed"):
         lines += reader_md(results["reader"])
+    lines += ceiling_md(ceiling(results.get("etl", {})), results.get("etl", {}))
     lines += projection_md(projection(results.get("etl", {})))
     notes = out / "notes.md"
     if notes.is_file():

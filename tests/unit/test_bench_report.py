@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from benchmarks.common import STEP_PROPERTY, plan_hotspots, spark_figures_by_step
-from benchmarks.report import projection, targets, write_report
+from benchmarks.report import ceiling, projection, targets, write_report
 
 
 def _event_log(folder: Path) -> Path:
@@ -94,3 +94,21 @@ def test_targets_projection_and_report(tmp_path: Path) -> None:
     report = write_report({**results, "duckdb": {}}, tmp_path).read_text()
     assert "| 100,000,000 | 105,000,000 |" in report and "![ETL scaling](etl_scaling.png)" in report
     assert (tmp_path / "etl_scaling.png").stat().st_size > 0
+
+
+def test_ceiling_names_the_first_failure_and_the_disk_bound(tmp_path: Path) -> None:
+    ten_m = _etl(10_000_000, 10_000_000, 500.0)
+    ten_m["steps"][1]["spark"] = {"shuffle_write_bytes": 1_000_000_000, "spill_disk_bytes": 500_000_000, "peak_jvm_heap_bytes": 3 * 2**30}
+    ten_m["disk"] = {"free_bytes_at_start": 28_500_000_000, "raw_bytes": 1_400_000_000, "lake_bytes": 600_000_000}
+    failed = {"failed": {"step": "clean", "error": "Py4JJavaError: No space left on device", "peak_rss_mib": 5000.0}, "exit_code": 1, "steps": []}
+    etl = {"1000000": _etl(1_000_000, 1_000_000, 100.0), "10000000": ten_m, "100000000": failed}
+    c = ceiling(etl)
+    assert c is not None and c["largest_completed"] == 10_000_000
+    assert c["first_failure"]["step"] == "clean" and "No space left" in c["first_failure"]["error"]
+    # 1.4 GB raw + 0.6 GB lake + 1.5 GB shuffle and spill = 350 bytes per raw row; (28.5 + 1.4) GB free of it.
+    assert round(c["disk_bytes_per_raw_row"]) == 350 and c["disk_bound_raw_rows"] == 85_428_571
+    machine = {"cores": 2, "memory_gib": 23.5, "cpu": "t", "python": "3.11", "commit": "a", "load_average_at_start": []}
+    report = write_report({"machine": machine, "etl": etl}, tmp_path)
+    text = report.read_text()
+    assert "## Memory ceiling" in text and "Largest day completed: **10,000,000 events**" in text
+    assert "| 100,000,000 | no: Py4JJavaError: No space left on device | 5,000 |" in text
