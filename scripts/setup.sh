@@ -70,7 +70,7 @@ fi
 
 # This clone's package, editable; re-pointed when another clone set the environment up last.
 expected="$repo/libs/ecomlake/__init__.py"
-actual=$(cd / && "$venv/bin/python" -c 'import ecomlake; print(ecomlake.__file__)' 2>/dev/null || true)
+actual=$(cd / && "$venv/bin/python" -I -c 'import ecomlake; print(ecomlake.__file__)' 2>/dev/null || true)
 if [[ "$actual" != "$expected" ]]; then
   say "installing the ecomlake package from $repo (editable)"
   "$venv/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$repo" >&2

@@ -23,7 +23,8 @@ if [[ ! -f "$venv/.installed" ]]; then
   touch "$venv/.installed"
 fi
 expected="$repo/libs/ecomlake/__init__.py"
-actual=$(cd / && "$venv/bin/python" -c 'import ecomlake; print(ecomlake.__file__)' 2>/dev/null || true)
+# -I: what the environment finds by itself, not through a PYTHONPATH of the caller's (scripts/test.sh sets one).
+actual=$(cd / && "$venv/bin/python" -I -c 'import ecomlake; print(ecomlake.__file__)' 2>/dev/null || true)
 if [[ "$actual" != "$expected" ]]; then
   # This clone's libs/ on the path (a .pth file): the package without its Spark dependencies.
   echo "$repo/libs" >"$("$venv/bin/python" -c 'import site; print(site.getsitepackages()[0])')/ecomlake.pth"
