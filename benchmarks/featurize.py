@@ -1,6 +1,6 @@
 """Benchmark: Spark featurize against the same user features in DuckDB, on the same silver files.
 
-    python benchmarks/featurize.py [--events 10000000] [--days 7] [--lake /tmp/bench-featurize/lake] [--no-full] [--json OUT]
+    python -m benchmarks.featurize [--events 10000000] [--days 7] [--lake /tmp/bench-featurize/lake] [--no-full] [--json OUT]
 
 Prepares a lake (generate, then ingest and clean for every day; timed apart), or reuses the one at
 ``--lake`` when its silver table exists. Then times, on silver's human events:
@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
+from benchmarks.common import REPO, load_average, reset_peak_rss
+
 # Spark and ecomlake are imported inside the functions that use them: the DuckDB worker is this
 # file run again in a subprocess, and its peak memory should be DuckDB's, not pyspark's as well.
 if TYPE_CHECKING:
@@ -52,23 +54,6 @@ EPOCH = dt.date(1970, 1, 1)
 # ---------------------------------------------------------------------------------------------
 # Spark side
 # ---------------------------------------------------------------------------------------------
-
-
-def reset_peak_rss() -> bool:
-    """Reset the peak-RSS mark (VmHWM) of this process and its descendants (the local JVM), so that
-    ``peak_rss_mib`` measures what follows; False where Linux does not allow it."""
-    ok, stack = True, [os.getpid()]
-    while stack:
-        pid = stack.pop()
-        try:
-            Path(f"/proc/{pid}/clear_refs").write_text("5")
-            for task in Path(f"/proc/{pid}/task").iterdir():
-                stack.extend(int(k) for k in (task / "children").read_text().split())
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # ended meanwhile
-        except OSError:
-            ok = False
-    return ok
 
 
 @dataclass(frozen=True)
@@ -215,7 +200,7 @@ def compare_features(spark: SparkSession, config: Config, spark_df: DataFrame, d
 
 
 # ---------------------------------------------------------------------------------------------
-# DuckDB side (run in a subprocess: python benchmarks/featurize.py --duckdb-job JOB.json)
+# DuckDB side (run in a subprocess: python -m benchmarks.featurize --duckdb-job JOB.json)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -487,7 +472,7 @@ def run_duckdb(job: dict[str, Any]) -> tuple[dict[str, Any], float]:
     job_path = Path(job["out"]) / "job.json"
     job_path.write_text(json.dumps(job))
     t = time.perf_counter()
-    subprocess.run([sys.executable, __file__, "--duckdb-job", str(job_path)], check=True)
+    subprocess.run([sys.executable, "-m", "benchmarks.featurize", "--duckdb-job", str(job_path)], cwd=REPO, check=True)
     wall = time.perf_counter() - t
     return json.loads(Path(job["result"]).read_text()), wall
 
@@ -538,15 +523,11 @@ def print_summary(s: Summary) -> None:
     slowest = sorted(duck["steps"].items(), key=lambda kv: -kv[1])[:4]
     print(f"                 slowest steps: {', '.join(f'{k} {v:.1f} s' for k, v in slowest)}")
     print(f"  spark (a) / duckdb   {s.a.seconds / duck['seconds']:.1f}x the time")
-    print(f"  load average at end: {_load()} (timings are noisy when other work shares the cores)")
+    print(f"  load average at end: {load_average()} (timings are noisy when other work shares the cores)")
     if s.mismatches:
         print(f"  agreement: {s.mismatches:,} MISMATCHES (input, row counts, users on one side only, (user, column) pairs; see above)")
     else:
         print("  agreement: AGREE (sessions and user_item_daily row counts; every user features column of (a) and of (b)'s last snapshot)")
-
-
-def _load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def run_benchmark(spark: SparkSession, config: Config, work: str, full: bool = True) -> Summary:
@@ -650,7 +631,7 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="ecomlake-bench-featurize-")
     root = os.path.abspath(args.lake) if args.lake else f"{work}/lake"
     config = load_config(None, overrides=[f"lake.root={root}", f"generator.events={args.events}", f"generator.days={args.days}"])
-    print(f"load average at start: {_load()} ({os.cpu_count()} cores)", flush=True)
+    print(f"load average at start: {load_average()} ({os.cpu_count()} cores)", flush=True)
     t = time.perf_counter()
     spark = start_session(config.spark, "ecomlake-bench-featurize")
     print(f"session start: {time.perf_counter() - t:.1f} s ({spark.sparkContext.defaultParallelism} cores)", flush=True)

@@ -1,6 +1,6 @@
 """Benchmark: the sequence model on a larger generated set, against its baselines, with the time of every step.
 
-    python benchmarks/lstm.py [--events 1000000] [--days 28] [--root DIR] [--launchers horovod,torch_distributor] [--out FILE.json]
+    python -m benchmarks.lstm [--events 1000000] [--days 28] [--root DIR] [--launchers horovod,torch_distributor] [--out FILE.json]
 
 Prepares a lake the way the test lake is made (tests/spark/conftest.py): ``--events`` generated over
 ``--days`` days, ingested as one delivery on the last day and cleaned (every day kept as a late arrival),
@@ -23,13 +23,11 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from featurize import _load  # noqa: E402  (the sibling benchmark's load average)
+from benchmarks.common import load_average
 
 HORIZON = 7
 
@@ -70,7 +68,7 @@ def main() -> None:
     )
     start, last = config.generator.start_date, config.generator.start_date + dt.timedelta(days=args.days - 1)
     cutoff = last - dt.timedelta(days=HORIZON)
-    print(f"load average at start: {_load()} ({os.cpu_count()} cores); lake {root}", flush=True)
+    print(f"load average at start: {load_average()} ({os.cpu_count()} cores); lake {root}", flush=True)
     spark = start_session(config.spark, "ecomlake-bench-lstm")
     seconds: dict[str, float] = {}
 
@@ -125,7 +123,7 @@ def main() -> None:
             for launcher, r in runs.items()
         },
         "scored_users": scored.users,
-        "load_average_end": _load(),
+        "load_average_end": load_average(),
     }
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2, default=str) + "\n")
