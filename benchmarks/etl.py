@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Steps, event_log_confs, folder_bytes, load_average, spark_figures_by_step, spark_session, write_json
+from benchmarks.common import Steps, event_log_confs, folder_bytes, load_average, plan_hotspots, spark_figures_by_step, spark_session, write_json
 
 ETL_STEPS = ("ingest", "clean", "featurize")
 
@@ -98,6 +98,7 @@ def run(events: int, data_root: Path, work: Path, overrides: list[str]) -> dict[
     for step in steps.done:
         step.spark = by_step.get(step.name, {})
     result["steps"] = steps.as_dicts()
+    result["hotspots"] = plan_hotspots(event_log)  # per step, the plan operators that took the time
     if "failed" in result:
         return result
     etl = [s for s in steps.done if s.name in ETL_STEPS]

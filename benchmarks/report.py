@@ -102,7 +102,20 @@ def etl_md(etl: dict[str, Any]) -> list[str]:
             task, gc = sp.get("task_seconds", 0), sp.get("gc_seconds", 0)
             lines.append(f"| {s['name']} | {s['seconds']:.1f} | {task:.1f} | {gc:.1f} | {' | '.join(sizes_mib)} |")
         lines.append("")
+        lines += hotspots_md(etl[largest].get("hotspots") or {})
     return lines
+
+
+def hotspots_md(hotspots: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The plan operators that took the time in each ETL step (their timing metrics, summed over tasks)."""
+    if not hotspots:
+        return []
+    lines = ["Inside each step, the plan operators with the most time (Spark's operator timing metrics, summed over tasks):", ""]
+    lines += ["| step | operator | metric | s |", "|---|---|---|---|"]
+    for step in ("ingest", "clean", "featurize"):
+        for h in hotspots.get(step, [])[:5]:
+            lines.append(f"| {step} | {h['operator']} | {h['metric']} | {h['seconds']:,.1f} |")
+    return [*lines, ""]
 
 
 def duckdb_md(duck: dict[str, Any]) -> list[str]:

@@ -91,8 +91,10 @@ def test_targets_projection_and_report(tmp_path: Path) -> None:
     one_billion_in_an_hour = next(r for r in p["rows"] if r["events"] == 1_000_000_000 and r["deadline_h"] == 1)
     # 20,833 events/s on 2 cores, 70% of it per core on a cluster: 7,292 events per core-second.
     assert round(p["events_per_core_second"]) == 7_292 and one_billion_in_an_hour["executors"] == 10
+    results["etl"]["100000000"]["hotspots"] = {"clean": [{"operator": "codegen(Window, Sort)", "metric": "duration", "seconds": 1234.5}]}
     report = write_report({**results, "duckdb": {}}, tmp_path).read_text()
     assert "| 100,000,000 | 105,000,000 |" in report and "![ETL scaling](etl_scaling.png)" in report
+    assert "| clean | codegen(Window, Sort) | duration | 1,234.5 |" in report  # where the largest size's time went
     assert (tmp_path / "etl_scaling.png").stat().st_size > 0
 
 
