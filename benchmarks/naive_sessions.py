@@ -15,9 +15,14 @@ import argparse
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.common import Steps, load_average, spark_session, write_json
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from ecomlake.config import FeaturizeConfig
 
 COLUMNS = ("user_id", "source_session_id", "session_start", "session_end", "events", "views", "carts", "purchases", "revenue", "dwell_seconds")
 SESSIONS_TYPE = (
@@ -59,50 +64,59 @@ def split_sessions(events: list[Any], gap_seconds: int, dwell_cap: float) -> lis
     return out
 
 
-def run(lake_root: str, work: Path) -> dict[str, Any]:
-    from pyspark.sql import functions as F
-
-    from ecomlake.config import load_config
-    from ecomlake.featurize.job import silver_events
+def library_sessions(silver: DataFrame, fc: FeaturizeConfig) -> DataFrame:
+    """The library's sessionisation (window functions in the JVM), in the compared columns."""
     from ecomlake.featurize.sessions import sessions
 
-    config = load_config(None, overrides=[f"lake.root={lake_root}", f"spark.checkpoint_dir={work}/checkpoints"])
-    fc = config.featurize
+    return sessions(silver, fc.session_gap_minutes, fc.dwell_cap_seconds).select(*COLUMNS)
+
+
+def naive_sessions(silver: DataFrame, fc: FeaturizeConfig) -> DataFrame:
+    """The naive way: each user's day collected into a list and split by a Python UDF."""
+    from pyspark.sql import functions as F
+
     gap, cap = fc.session_gap_minutes * 60, float(fc.dwell_cap_seconds)
+    udf = F.udf(lambda rows: split_sessions(rows, gap, cap), SESSIONS_TYPE)
+    wanted = ("event_time", "event_type", "product_id", "user_session", "price")
+    per_user_day = silver.groupBy("user_id", "event_date").agg(F.collect_list(F.struct(*wanted)).alias("rows"))
+    return per_user_day.select("user_id", F.explode(udf("rows")).alias("s")).select("user_id", "s.*").select(*COLUMNS)
+
+
+def count_mismatches(a: DataFrame, b: DataFrame) -> int:
+    """Sessions in only one of ``a`` and ``b``, or in both with any column different (floats within 1e-9 relative)."""
+    from pyspark.sql import functions as F
+
+    keys = ["user_id", "source_session_id", "session_start"]
+    joined = a.alias("a").join(b.alias("b"), [a[k].eqNullSafe(b[k]) for k in keys], "full_outer")
+    differs = [
+        ~F.col(f"a.{c}").eqNullSafe(F.col(f"b.{c}"))
+        if c not in ("revenue", "dwell_seconds")
+        else F.abs(F.col(f"a.{c}") - F.col(f"b.{c}")) > F.greatest(F.lit(1e-6), F.abs(F.col(f"a.{c}")) * 1e-9)
+        for c in COLUMNS
+        if c not in keys
+    ]
+    unmatched = F.col("a.user_id").isNull() | F.col("b.user_id").isNull()
+    return joined.where(unmatched | (F.coalesce(F.greatest(*[d.cast("int") for d in differs]), F.lit(1)) == 1)).count()
+
+
+def run(lake_root: str, work: Path) -> dict[str, Any]:
+    from ecomlake.config import load_config
+    from ecomlake.featurize.job import silver_events
+
+    config = load_config(None, overrides=[f"lake.root={lake_root}", f"spark.checkpoint_dir={work}/checkpoints"])
     result: dict[str, Any] = {"lake": lake_root, "load_average_at_start": load_average()}
     with spark_session(config, "ecomlake-bench-naive-sessions") as spark:
         silver = silver_events(spark, config)
         result["events"] = silver.count()
         steps = Steps(spark)
 
-        def library() -> int:
-            out = sessions(silver, fc.session_gap_minutes, fc.dwell_cap_seconds).select(*COLUMNS)
-            out.write.mode("overwrite").parquet(str(work / "library"))
-            return spark.read.parquet(str(work / "library")).count()
+        def write(name: str, df: DataFrame) -> int:
+            df.write.mode("overwrite").parquet(str(work / name))
+            return spark.read.parquet(str(work / name)).count()
 
-        udf = F.udf(lambda rows: split_sessions(rows, gap, cap), SESSIONS_TYPE)
-
-        def naive() -> int:
-            wanted = ("event_time", "event_type", "product_id", "user_session", "price")
-            per_user_day = silver.groupBy("user_id", "event_date").agg(F.collect_list(F.struct(*wanted)).alias("rows"))
-            out = per_user_day.select("user_id", F.explode(udf("rows")).alias("s")).select("user_id", "s.*").select(*COLUMNS)
-            out.write.mode("overwrite").parquet(str(work / "naive"))
-            return spark.read.parquet(str(work / "naive")).count()
-
-        steps.run("library (window functions)", library, lambda n: n)
-        steps.run("naive (Python UDF)", naive, lambda n: n)
-        lib, nai = (spark.read.parquet(str(work / name)) for name in ("library", "naive"))
-        keys = ["user_id", "source_session_id", "session_start"]
-        joined = lib.alias("a").join(nai.alias("b"), [lib[k].eqNullSafe(nai[k]) for k in keys], "full_outer")
-        differs = [
-            ~F.col(f"a.{c}").eqNullSafe(F.col(f"b.{c}"))
-            if c not in ("revenue", "dwell_seconds")
-            else F.abs(F.col(f"a.{c}") - F.col(f"b.{c}")) > F.greatest(F.lit(1e-6), F.abs(F.col(f"a.{c}")) * 1e-9)
-            for c in COLUMNS
-            if c not in keys
-        ]
-        unmatched = F.col("a.user_id").isNull() | F.col("b.user_id").isNull()
-        mismatches = joined.where(unmatched | F.coalesce(F.greatest(*[d.cast("int") for d in differs]), F.lit(1)) == 1).count()
+        steps.run("library (window functions)", lambda: write("library", library_sessions(silver, config.featurize)), lambda n: n)
+        steps.run("naive (Python UDF)", lambda: write("naive", naive_sessions(silver, config.featurize)), lambda n: n)
+        mismatches = count_mismatches(*(spark.read.parquet(str(work / name)) for name in ("library", "naive")))
         result["steps"] = steps.as_dicts()
         result["sessions"] = steps.done[0].rows
         result["mismatched_sessions"] = mismatches
