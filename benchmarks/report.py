@@ -322,6 +322,9 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None, str]]:
     if all(k in etl and not etl[k].get("failed") for k in ("10000000", "100000000")):
         growth = per_event_us(etl["100000000"]) / per_event_us(etl["10000000"])
         out.append(("cost per event flat from 10M to 100M", f"{growth:.2f}x", growth <= FLAT_COST_TOLERANCE, f"{growth - 1:+.0%} per event"))
+    elif isinstance(etl.get("100000000", {}).get("failed"), dict):  # a cost that never finishes is not flat
+        step = etl["100000000"]["failed"].get("step", "?")
+        out.append(("cost per event flat from 10M to 100M", f"100M did not complete (failed in {step})", False, "see the memory ceiling"))
     reader = results.get("reader", {})
     if reader.get("petastorm_over_training"):
         ratio = reader["petastorm_over_training"]

@@ -105,6 +105,8 @@ def test_ceiling_names_the_first_failure_and_the_disk_bound(tmp_path: Path) -> N
     failed = {"failed": {"step": "clean", "error": "Py4JJavaError: No space left on device", "peak_rss_mib": 5000.0}, "exit_code": 1, "steps": []}
     etl = {"1000000": _etl(1_000_000, 1_000_000, 100.0), "10000000": ten_m, "100000000": failed}
     c = ceiling(etl)
+    flat = next(t for t in targets({"etl": etl}) if t[0] == "cost per event flat from 10M to 100M")
+    assert flat[1] == "100M did not complete (failed in clean)" and flat[2] is False
     assert c is not None and c["largest_completed"] == 10_000_000
     assert c["first_failure"]["step"] == "clean" and "No space left" in c["first_failure"]["error"]
     # 1.4 GB raw + 0.6 GB lake + 1.5 GB shuffle and spill = 350 bytes per raw row; (28.5 + 1.4) GB free of it.
