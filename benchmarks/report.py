@@ -247,7 +247,8 @@ def ceiling_md(c: dict[str, Any] | None, etl: dict[str, Any]) -> list[str]:
     lines += ["", f"Largest day completed: **{c['largest_completed']:,} events** ({c['raw_rows']:,} raw rows)."]
     if "first_failure" in c:
         f = c["first_failure"]
-        lines.append(f"First failure above it: {f['events']:,} events, in {f.get('step', '?')}: {f.get('error', 'exit ' + str(f['exit_code'])).rstrip('.')}.")
+        error = f.get("error", f"exit {f['exit_code']}").rstrip(".")
+        lines.append(f"First failure above it: {f['events']:,} events, in {f.get('step', '?')}: {error}.")
     if "disk_bytes_per_raw_row" in c:
         lines.append(
             f"On disk a day needs {c['disk_bytes_per_raw_row']:,.0f} bytes per raw row (raw files + lake + the heaviest step's shuffle "
