@@ -48,6 +48,29 @@ def per_event_us(run: dict[str, Any]) -> float:
     return run["etl_seconds"] / run["raw_rows"] * 1e6
 
 
+def config_label(run: dict[str, Any]) -> str:
+    """``default``, or the run's config overrides (``shuffle_partitions=100``)."""
+    return ", ".join(o.removeprefix("spark.") for o in run.get("config_overrides") or []) or "default"
+
+
+def completed_etl(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(size key, run) of every completed ETL run, the default config's and the tuned ones, smallest first."""
+    runs = [(k, section[k]) for section in (results.get("etl", {}), results.get("etl_tuned", {})) for k in sizes(section)]
+    return sorted(runs, key=lambda kr: (int(kr[0]), kr[1] is results.get("etl_tuned", {}).get(kr[0])))
+
+
+def by_size(item: tuple[str, Any]) -> int:
+    return int(item[0])
+
+
+def failure_text(failed: Any, exit_code: Any = None) -> str:
+    """A recorded failure as one line: the root cause from the JVM's log when there is one, then the error."""
+    if not isinstance(failed, dict):
+        return f"exit {exit_code}"
+    parts = [failed.get("cause"), failed.get("error")]
+    return "; after it ".join(p.rstrip(".") for p in parts if p) or f"exit {exit_code}"
+
+
 # --- sections ------------------------------------------------------------------------------------
 
 
@@ -61,40 +84,50 @@ def machine_md(m: dict[str, Any]) -> list[str]:
     ]
 
 
-def etl_md(etl: dict[str, Any]) -> list[str]:
+def etl_md(results: dict[str, Any]) -> list[str]:
+    etl = results["etl"]
     lines = [
         "## ETL scaling: ingest + clean + featurize of one day",
         "",
         "`python -m benchmarks.etl --events N`: one day of generated REES46 CSV (default fault rates), then `ingest`, "
         "`clean` and `featurize --date D` in a fresh lake. Peak memory is this process plus the local JVM (driver and "
-        "executor are one JVM in local mode); shuffle and spill from Spark's event log.",
+        "executor are one JVM in local mode); shuffle and spill from Spark's event log. A size the default config "
+        "does not complete is run again with one shuffle partition per 1M events (`benchmarks.run_all --only tuned`).",
         "",
-        "| events (target) | raw rows | ingest s | clean s | featurize s | ETL s | events/s | µs per event "
+        "| events (target) | config | raw rows | ingest s | clean s | featurize s | ETL s | events/s | µs per event "
         "| peak RSS MiB | JVM heap peak MiB | shuffle written MiB | spill (disk) MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for k in sizes(etl):
-        r = etl[k]
+    runs = completed_etl(results)
+    for k, r in runs:
         spark_steps = [s["spark"] for s in r["steps"] if s["name"] in ("ingest", "clean", "featurize")]
         heap = max((s.get("peak_jvm_heap_bytes", 0) for s in spark_steps), default=0)
         spill = sum(s.get("spill_disk_bytes", 0) for s in spark_steps)
         lines.append(
-            f"| {int(k):,} | {r['raw_rows']:,} | {step_seconds(r, 'ingest'):.1f} | {step_seconds(r, 'clean'):.1f} | "
+            f"| {int(k):,} | {config_label(r)} | {r['raw_rows']:,} | {step_seconds(r, 'ingest'):.1f} | {step_seconds(r, 'clean'):.1f} | "
             f"{step_seconds(r, 'featurize'):.1f} | {r['etl_seconds']:.1f} | {r['etl_events_per_second']:,} | {per_event_us(r):.1f} | "
             f"{fmt_int(r['etl_peak_rss_mib'])} | {mib(heap)} | {mib(r['shuffle_write_bytes'])} | {mib(spill)} |"
         )
-    failed = [k for k, v in etl.items() if v.get("failed")]
+    failed = [(k, v) for section in (etl, results.get("etl_tuned", {})) for k, v in section.items() if v.get("failed")]
     if failed:
-        lines += ["", "Did not complete: " + ", ".join(f"{int(k):,} events (exit {etl[k]['exit_code']})" for k in sorted(failed, key=int))]
+        lines += [
+            "",
+            "Did not complete: "
+            + "; ".join(f"{int(k):,} events, {config_label(v)} config (exit {v.get('exit_code')})" for k, v in sorted(failed, key=by_size)),
+        ]
     lines += ["", "![ETL scaling](etl_scaling.png)", ""]
-    largest = sizes(etl)[-1] if sizes(etl) else None
-    if largest:
-        lines += [f"Where the time goes at {int(largest):,} events (Spark task time summed over both cores, from the event log):", ""]
+    if runs:
+        largest, run = runs[-1]
+        lines += [
+            f"Where the time goes at {int(largest):,} events, {config_label(run)} config "
+            "(Spark task time summed over both cores, from the event log):",
+            "",
+        ]
         lines += [
             "| step | wall s | task s | GC s | input MiB | output MiB | shuffle written MiB | shuffle read MiB | spill (disk) MiB |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
-        for s in etl[largest]["steps"]:
+        for s in run["steps"]:
             sp = s["spark"]
             if not sp:
                 continue
@@ -102,7 +135,7 @@ def etl_md(etl: dict[str, Any]) -> list[str]:
             task, gc = sp.get("task_seconds", 0), sp.get("gc_seconds", 0)
             lines.append(f"| {s['name']} | {s['seconds']:.1f} | {task:.1f} | {gc:.1f} | {' | '.join(sizes_mib)} |")
         lines.append("")
-        lines += hotspots_md(etl[largest].get("hotspots") or {})
+        lines += hotspots_md(run.get("hotspots") or {})
     return lines
 
 
@@ -223,7 +256,7 @@ def ceiling(etl: dict[str, Any]) -> dict[str, Any] | None:
     return out
 
 
-def ceiling_md(c: dict[str, Any] | None, etl: dict[str, Any]) -> list[str]:
+def ceiling_md(c: dict[str, Any] | None, etl: dict[str, Any], tuned: dict[str, Any]) -> list[str]:
     if c is None:
         return []
     lines = [
@@ -242,27 +275,35 @@ def ceiling_md(c: dict[str, Any] | None, etl: dict[str, Any]) -> list[str]:
         disk = r.get("disk")
         on_disk = mib(disk["raw_bytes"] + disk["lake_bytes"]) if disk else "-"
         peak = r.get("etl_peak_rss_mib") or (r["failed"].get("peak_rss_mib") if isinstance(r.get("failed"), dict) else None)
-        done = "no: " + (r["failed"]["error"] if isinstance(r.get("failed"), dict) else f"exit {r.get('exit_code')}") if r.get("failed") else "yes"
+        done = "no: " + failure_text(r["failed"], r.get("exit_code")) if r.get("failed") else "yes"
         lines.append(f"| {int(k):,} | {done} | {fmt_int(peak)} | {mib(heap)} | {mib(spill)} | {on_disk} |")
     lines += ["", f"Largest day completed: **{c['largest_completed']:,} events** ({c['raw_rows']:,} raw rows)."]
     if "first_failure" in c:
         f = c["first_failure"]
-        error = f.get("error", f"exit {f['exit_code']}").rstrip(".")
-        lines.append(f"First failure above it: {f['events']:,} events, in {f.get('step', '?')}: {error}.")
+        lines.append(f"First failure above it: {f['events']:,} events, in {f.get('step', '?')}: {failure_text(f, f.get('exit_code'))}.")
     if "disk_bytes_per_raw_row" in c:
         lines.append(
             f"On disk a day needs {c['disk_bytes_per_raw_row']:,.0f} bytes per raw row (raw files + lake + the heaviest step's shuffle "
             f"and spill files): the free disk of this machine holds a day of about **{c['disk_bound_raw_rows'] / 1e6:,.0f}M raw rows**."
         )
+    for k in sorted(tuned, key=int):
+        r = tuned[k]
+        if r.get("failed"):
+            step = r["failed"].get("step", "?") if isinstance(r["failed"], dict) else "?"
+            outcome = f"fails too, in {step}: {failure_text(r['failed'], r.get('exit_code'))}"
+        else:
+            rate, peak = f"{r['etl_events_per_second']:,} events/s", fmt_int(r["etl_peak_rss_mib"])
+            outcome = f"completes in {r['etl_seconds']:,.1f} s ({rate}, peak RSS {peak} MiB)"
+        lines.append(f"With `{config_label(r)}` instead of the default, the {int(k):,}-event day {outcome}.")
     return [*lines, ""]
 
 
-def projection(etl: dict[str, Any]) -> dict[str, Any] | None:
-    """Cluster size and time for 1B and 10B events a day, from the per-core rate at the largest size measured."""
-    done = sizes(etl)
-    if not done:
+def projection(results: dict[str, Any]) -> dict[str, Any] | None:
+    """Cluster size and time for 1B and 10B events a day, from the per-core rate at the largest size completed."""
+    runs = completed_etl(results)
+    if not runs:
         return None
-    r = etl[done[-1]]
+    size, r = runs[-1]
     cores = 2
     per_core = r["etl_events_per_second"] / cores * CLUSTER_EFFICIENCY
     rows = []
@@ -272,7 +313,7 @@ def projection(etl: dict[str, Any]) -> dict[str, Any] | None:
             need = core_hours / hours
             executors = max(1, math.ceil(need / CORES_PER_EXECUTOR))
             rows.append({"events": events, "core_hours": core_hours, "deadline_h": hours, "cores": need, "executors": executors})
-    return {"measured_at": int(done[-1]), "events_per_core_second": per_core, "rows": rows}
+    return {"measured_at": int(size), "config": config_label(r), "events_per_core_second": per_core, "rows": rows}
 
 
 def projection_md(p: dict[str, Any] | None) -> list[str]:
@@ -281,7 +322,8 @@ def projection_md(p: dict[str, Any] | None) -> list[str]:
     lines = [
         "## Projection to a cluster",
         "",
-        f"From the ETL rate at {p['measured_at']:,} events on this machine, per core and kept at {CLUSTER_EFFICIENCY:.0%} on a cluster: "
+        f"From the ETL rate at {p['measured_at']:,} events on this machine ({p['config']} config), "
+        f"per core and kept at {CLUSTER_EFFICIENCY:.0%} on a cluster: "
         f"**{p['events_per_core_second']:,.0f} events per core-second**. Assumptions: the per-core rate holds as the data grows "
         f"(the scaling table above is the evidence, and its limit); executors of {CORES_PER_EXECUTOR} cores and "
         f"{CORES_PER_EXECUTOR * MEMORY_PER_CORE_GIB} GiB; `spark.shuffle_partitions` raised so that a shuffle partition stays "
@@ -320,9 +362,12 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None, str]]:
                 f"{ratio / FEATURIZE_MAX_OVER_DUCKDB:.1f}x the allowed time",
             )
         )
-    if all(k in etl and not etl[k].get("failed") for k in ("10000000", "100000000")):
-        growth = per_event_us(etl["100000000"]) / per_event_us(etl["10000000"])
-        out.append(("cost per event flat from 10M to 100M", f"{growth:.2f}x", growth <= FLAT_COST_TOLERANCE, f"{growth - 1:+.0%} per event"))
+    tuned = results.get("etl_tuned", {})
+    big = next((r for r in (etl.get("100000000"), tuned.get("100000000")) if r and not r.get("failed")), None)
+    if "10000000" in etl and not etl["10000000"].get("failed") and big:
+        growth = per_event_us(big) / per_event_us(etl["10000000"])
+        config = "" if config_label(big) == "default" else f" (100M with {config_label(big)}; the default config does not complete it)"
+        out.append(("cost per event flat from 10M to 100M", f"{growth:.2f}x{config}", growth <= FLAT_COST_TOLERANCE, f"{growth - 1:+.0%} per event"))
     elif isinstance(etl.get("100000000", {}).get("failed"), dict):  # a cost that never finishes is not flat
         step = etl["100000000"]["failed"].get("step", "?")
         out.append(("cost per event flat from 10M to 100M", f"100M did not complete (failed in {step})", False, "see the memory ceiling"))
@@ -350,36 +395,38 @@ def targets_md(results: dict[str, Any]) -> list[str]:
 # --- charts -------------------------------------------------------------------------------------
 
 
-def etl_chart(etl: dict[str, Any], path: Path) -> None:
+def etl_chart(results: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    done = sizes(etl)
-    if not done:
+    runs = completed_etl(results)
+    if not runs:
         return
-    rows = [etl[k]["raw_rows"] for k in done]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     # Shares of the wall time (a log scale would hide the small steps), the total written on each bar.
-    labels = [f"{int(k) / 1e6:g}M" for k in done]
-    bottom = [0.0] * len(done)
+    labels = [f"{int(k) / 1e6:g}M" + ("" if config_label(r) == "default" else "*") for k, r in runs]
+    bottom = [0.0] * len(runs)
     for name in ("ingest", "clean", "featurize"):
-        shares = [100 * (step_seconds(etl[k], name) or 0) / etl[k]["etl_seconds"] for k in done]
+        shares = [100 * (step_seconds(r, name) or 0) / r["etl_seconds"] for _, r in runs]
         left.bar(labels, shares, bottom=bottom, label=name)
         bottom = [b + v for b, v in zip(bottom, shares, strict=True)]
-    for x, k in enumerate(done):
-        left.text(x, 101, f"{etl[k]['etl_seconds']:,.0f} s", ha="center", va="bottom")
+    for x, (_, r) in enumerate(runs):
+        left.text(x, 101, f"{r['etl_seconds']:,.0f} s", ha="center", va="bottom")
     left.set_ylim(0, 112)
     left.set_ylabel("% of the ETL's wall time")
-    left.set_title("ETL wall time by step")
+    left.set_title("ETL wall time by step (* tuned config)")
     left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=3)
-    right.plot(rows, [per_event_us(etl[k]) for k in done], marker="o")
+    for config in dict.fromkeys(config_label(r) for _, r in runs):
+        mine = [r for _, r in runs if config_label(r) == config]
+        right.plot([r["raw_rows"] for r in mine], [per_event_us(r) for r in mine], marker="o", label=f"{config} config")
     right.set_xscale("log")
     right.set_xlabel("raw rows")
     right.set_ylabel("µs per event (ingest + clean + featurize)")
     right.set_ylim(bottom=0)
     right.set_title("Cost per event (flat = linear scaling)")
+    right.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -396,8 +443,8 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
     lines += machine_md(results["machine"])
     lines += targets_md(results)
     if results.get("etl"):
-        etl_chart(results["etl"], out / "etl_scaling.png")
-        lines += etl_md(results["etl"])
+        etl_chart(results, out / "etl_scaling.png")
+        lines += etl_md(results)
     if results.get("duckdb"):
         lines += duckdb_md(results["duckdb"])
     if results.get("naive"):
@@ -406,8 +453,8 @@ def write_report(results: dict[str, Any], out: Path) -> Path:
         lines += als_md(results["als"])
     if results.get("reader") and not results["reader"].get("failed"):
         lines += reader_md(results["reader"])
-    lines += ceiling_md(ceiling(results.get("etl", {})), results.get("etl", {}))
-    lines += projection_md(projection(results.get("etl", {})))
+    lines += ceiling_md(ceiling(results.get("etl", {})), results.get("etl", {}), results.get("etl_tuned", {}))
+    lines += projection_md(projection(results))
     notes = out / "notes.md"
     if notes.is_file():
         lines += ["## Analysis", "", notes.read_text().strip(), ""]

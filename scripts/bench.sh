@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the benchmark suite and regenerate its report (benchmarks/results/REPORT.md, results.json, charts).
 #
-#   scripts/bench.sh [--sizes 1000000,10000000,100000000] [--only etl,duckdb,naive,als,reader] [--data DIR]
+#   scripts/bench.sh [--sizes 1000000,10000000,100000000] [--only etl,tuned,duckdb,naive,als,reader] [--data DIR]
 #
 # Hours at the default sizes on 2 cores (the 100M-event day dominates); --only re-runs sections and
 # keeps the rest of results.json. Generated data is kept under --data (default /tmp/ecomlake-bench-data).

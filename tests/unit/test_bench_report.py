@@ -7,6 +7,7 @@ from pathlib import Path
 
 from benchmarks.common import STEP_PROPERTY, plan_hotspots, spark_figures_by_step
 from benchmarks.report import ceiling, projection, targets, write_report
+from benchmarks.run_all import lake_with_silver, root_cause, tuned_overrides
 
 
 def _event_log(folder: Path) -> Path:
@@ -86,14 +87,14 @@ def test_targets_projection_and_report(tmp_path: Path) -> None:
         "Spark featurize within 2x of DuckDB": False,
         "cost per event flat from 10M to 100M": False,  # 48 s per M events against 40: +20%
     }
-    p = projection(results["etl"])
-    assert p is not None and p["measured_at"] == 100_000_000
+    p = projection(results)
+    assert p is not None and p["measured_at"] == 100_000_000 and p["config"] == "default"
     one_billion_in_an_hour = next(r for r in p["rows"] if r["events"] == 1_000_000_000 and r["deadline_h"] == 1)
     # 20,833 events/s on 2 cores, 70% of it per core on a cluster: 7,292 events per core-second.
     assert round(p["events_per_core_second"]) == 7_292 and one_billion_in_an_hour["executors"] == 10
     results["etl"]["100000000"]["hotspots"] = {"clean": [{"operator": "codegen(Window, Sort)", "metric": "duration", "seconds": 1234.5}]}
     report = write_report({**results, "duckdb": {}}, tmp_path).read_text()
-    assert "| 100,000,000 | 105,000,000 |" in report and "![ETL scaling](etl_scaling.png)" in report
+    assert "| 100,000,000 | default | 105,000,000 |" in report and "![ETL scaling](etl_scaling.png)" in report
     assert "| clean | codegen(Window, Sort) | duration | 1,234.5 |" in report  # where the largest size's time went
     assert (tmp_path / "etl_scaling.png").stat().st_size > 0
 
@@ -116,3 +117,43 @@ def test_ceiling_names_the_first_failure_and_the_disk_bound(tmp_path: Path) -> N
     text = report.read_text()
     assert "## Memory ceiling" in text and "Largest day completed: **10,000,000 events**" in text
     assert "| 100,000,000 | no: Py4JJavaError: No space left on device | 5,000 |" in text
+
+
+def test_a_tuned_run_stands_in_for_a_size_the_default_config_does_not_complete(tmp_path: Path) -> None:
+    oom = {"step": "clean", "error": "Py4JError: defaultParallelism does not exist", "cause": "java.lang.OutOfMemoryError: Java heap space"}
+    tuned = {**_etl(100_000_000, 105_000_000, 4_410.0), "config_overrides": ["spark.shuffle_partitions=100"]}
+    results = {
+        "machine": {"cores": 2, "memory_gib": 23.5, "cpu": "t", "python": "3.11", "commit": "a", "load_average_at_start": []},
+        "etl": {"10000000": _etl(10_000_000, 10_500_000, 420.0), "100000000": {"failed": oom, "exit_code": 1, "steps": []}},
+        "etl_tuned": {"100000000": tuned},
+    }
+    flat = next(t for t in targets(results) if t[0] == "cost per event flat from 10M to 100M")
+    # 42 s per M raw rows at 100M against 40 at 10M: +5%, within the 10% tolerance.
+    assert flat[1] == "1.05x (100M with shuffle_partitions=100; the default config does not complete it)" and flat[2] is True
+    p = projection(results)
+    assert p is not None and (p["measured_at"], p["config"]) == (100_000_000, "shuffle_partitions=100")
+    c = ceiling(results["etl"])
+    assert c is not None and c["largest_completed"] == 10_000_000 and c["first_failure"]["cause"].startswith("java.lang.OutOfMemoryError")
+    text = write_report(results, tmp_path).read_text()
+    assert "| 100,000,000 | shuffle_partitions=100 | 105,000,000 |" in text and "| 10,000,000 | default | 10,500,000 |" in text
+    assert "| 100,000,000 | no: java.lang.OutOfMemoryError: Java heap space; after it Py4JError: defaultParallelism does not exist |" in text
+    assert "With `shuffle_partitions=100` instead of the default, the 100,000,000-event day completes in 4,410.0 s" in text
+    assert "(shuffle_partitions=100 config)" in text  # the projection says which run it starts from
+
+
+def test_run_all_finds_the_root_cause_and_the_lake_to_read(tmp_path: Path) -> None:
+    log = [
+        "26/12/05 14:28:56 WARN MemoryStore: Not enough space to cache rdd_105_36 in memory!",
+        "java.lang.OutOfMemoryError: Java heap space",
+        "\tat java.base/java.nio.HeapByteBuffer.<init>(HeapByteBuffer.java:64)",
+        "py4j.protocol.Py4JError: An error occurred while calling o42.defaultParallelism",
+    ]
+    assert root_cause(log) == "java.lang.OutOfMemoryError: Java heap space"
+    assert root_cause(["WARN ...: Lost task 3.0: java.io.IOException: No space left on device"]) == "No space left on device"
+    assert root_cause(["WARN TaskSetManager: Lost task 1.0 (a retry)"]) is None
+    assert tuned_overrides(100_000_000) == ["spark.shuffle_partitions=100"] and tuned_overrides(1_000_000) == ["spark.shuffle_partitions=8"]
+    assert lake_with_silver(tmp_path, 100_000_000) is None
+    (tmp_path / "etl-100000000-tuned" / "lake" / "silver" / "events" / "_delta_log").mkdir(parents=True)
+    assert lake_with_silver(tmp_path, 100_000_000) == tmp_path / "etl-100000000-tuned" / "lake"
+    (tmp_path / "etl-100000000" / "lake" / "silver" / "events" / "_delta_log").mkdir(parents=True)
+    assert lake_with_silver(tmp_path, 100_000_000) == tmp_path / "etl-100000000" / "lake"  # the default config's first
