@@ -92,7 +92,9 @@ def clean_events(spark: SparkSession, config: Config, run_date: dt.date) -> day.
             raise InputMissingError(f"{inputs} has no rows; run `ecomlake ingest --date {run_date}` first")
         classified = day.classify(bronze, resolve_layouts(config, names), config.clean, run_date, pseudonym_key(config.privacy))
         # Counted, then written twice (quarantine, silver): keep it rather than parse and dedupe three times.
-        classified = classified.persist(StorageLevel.MEMORY_AND_DISK)
+        # On local disk, not in the heap: a day outgrows storage memory, and the memory-then-disk
+        # fallback ran a 4g JVM out of heap at 30M events (benchmarks/results/notes.md).
+        classified = classified.persist(StorageLevel.DISK_ONLY)
         counts = _count(classified, bronze.count())
         day.check_conservation(counts)
         where = f"ingest_date = '{run_date}'"
