@@ -112,7 +112,8 @@ def spark_user_features(spark: SparkSession, config: Config) -> tuple[dt.date, d
     lake.write_table(user_item_daily(silver), config.lake, lake.USER_ITEM_DAILY, schema=schemas.USER_ITEM_DAILY, overwrite_schema=True)
     history, activity = lake.read_table(spark, config.lake, lake.SESSIONS), lake.read_table(spark, config.lake, lake.USER_ITEM_DAILY)
     # As job.featurize's write_snapshots: the RFM scores read the persisted snapshot (a histogram, then a join).
-    snapshot = user_features(history, activity, last_day, fc).persist(StorageLevel.MEMORY_AND_DISK)
+    # On disk only: at 100M events the memory-then-disk fallback ran the 4g JVM out of heap here.
+    snapshot = user_features(history, activity, last_day, fc).persist(StorageLevel.DISK_ONLY)
     try:
         lake.write_table(
             with_rfm_scores(snapshot), config.lake, lake.USER_FEATURES, schema=schemas.user_features(fc.windows_days), overwrite_schema=True
@@ -138,6 +139,7 @@ def live_silver_files(spark: SparkSession, config: Config) -> list[str]:
 
 def compare_features(spark: SparkSession, config: Config, spark_df: DataFrame, duck_path: str, label: str) -> int:
     """Join Spark's user features to DuckDB's on user_id; print mismatches per column; return their total."""
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
@@ -172,7 +174,7 @@ def compare_features(spark: SparkSession, config: Config, spark_df: DataFrame, d
         .alias("s")
         .join(duck.withColumn("_in", F.lit(True)).alias("d"), "user_id", "full_outer")
         .withColumn("_both", F.col("s._in").isNotNull() & F.col("d._in").isNotNull())
-        .persist()  # read again for the examples of each mismatching column
+        .persist(StorageLevel.DISK_ONLY)  # read again for the examples of each mismatching column
     )
     agg = joined.agg(
         F.count(F.when(F.col("_both"), True)).alias("_both"),
