@@ -352,14 +352,15 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None, str]]:
             )
         )
     duck = results.get("duckdb", {})
-    if "10000000" in duck and not duck["10000000"].get("failed"):
-        ratio = duck["10000000"]["spark_over_duckdb"]
+    ratios = {int(k): duck[k]["spark_over_duckdb"] for k in sizes(duck)}
+    if ratios:  # each size compared; the target holds only if it holds at every one
+        worst = max(ratios.values())
         out.append(
             (
                 f"Spark featurize within {FEATURIZE_MAX_OVER_DUCKDB:g}x of DuckDB",
-                f"{ratio:.2f}x",
-                ratio <= FEATURIZE_MAX_OVER_DUCKDB,
-                f"{ratio / FEATURIZE_MAX_OVER_DUCKDB:.1f}x the allowed time",
+                ", ".join(f"{r:.2f}x at {k // 1_000_000:,}M" for k, r in sorted(ratios.items())),
+                worst <= FEATURIZE_MAX_OVER_DUCKDB,
+                f"{worst / FEATURIZE_MAX_OVER_DUCKDB:.1f}x the allowed time at worst",
             )
         )
     tuned = results.get("etl_tuned", {})
