@@ -9,7 +9,8 @@ Prepares a lake (generate, then ingest and clean for every day; timed apart), or
       for all days and ``user_features`` as of the last day, each written to the lake with
       ``lake.write_table`` as ``featurize --full`` writes them (but one snapshot, not one per day);
   (b) Spark, the whole ``featurize(spark, config, full=True)``: every gold table, a snapshot per day;
-  (c) DuckDB (``SET threads=2``, in a subprocess so its memory is measured apart) on the silver
+  (c) DuckDB (``SET threads=2``, in a subprocess so its memory is measured apart; ``memory_limit`` half
+      the machine's RAM, since the Spark JVM stays up beside it, and beyond it DuckDB spills) on the silver
       Parquet files that the Delta log lists, computing in SQL the same sessions, user_item_daily and
       user features as of the last day, each written to Parquet: like for like with (a).
 
@@ -449,6 +450,9 @@ def duckdb_worker(job_path: str) -> None:
     con.execute(f"SET threads = {int(job['threads'])}")
     con.execute("SET preserve_insertion_order = false")
     con.execute(f"SET temp_directory = '{job['out']}/duckdb_tmp'")
+    # DuckDB's default (80% of RAM) does not know about the Spark JVM still up in the parent: at 100M
+    # events the two together went past the machine's memory and the kernel killed DuckDB.
+    con.execute(f"SET memory_limit = '{int(job['memory_limit_mib'])}MiB'")
     steps: dict[str, float] = {}
     for name, sql in duckdb_sql(job):
         t = time.perf_counter()
@@ -465,6 +469,7 @@ def duckdb_worker(job_path: str) -> None:
         "last_day": str(EPOCH + dt.timedelta(days=last_day)),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
         "duckdb_version": duckdb.__version__,
+        "memory_limit_mib": job["memory_limit_mib"],
     }
     Path(job["result"]).write_text(json.dumps(result))
 
@@ -563,6 +568,7 @@ def run_benchmark(spark: SparkSession, config: Config, work: str, full: bool = T
         "out": out,
         "result": f"{out}/result.json",
         "threads": 2,
+        "memory_limit_mib": os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**21,  # half the RAM
         "session_gap_minutes": fc.session_gap_minutes,
         "dwell_cap_seconds": fc.dwell_cap_seconds,
         "windows_days": list(fc.windows_days),
