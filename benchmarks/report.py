@@ -156,7 +156,8 @@ def duckdb_md(duck: dict[str, Any]) -> list[str]:
         "## Spark against DuckDB: sessions, user_item_daily and user features, same silver files",
         "",
         "`python -m benchmarks.featurize --lake LAKE --no-full`: Spark writes the three gold tables to Delta with the library's "
-        "transforms; DuckDB (2 threads, its own process) computes the same in SQL from the Parquet files silver's Delta log lists. "
+        "transforms; DuckDB (2 threads, memory capped at half the RAM, its own process) computes the same in SQL "
+        "from the Parquet files silver's Delta log lists. "
         "The outputs are compared for every user and column (floats within 1e-9 relative).",
         "",
         "| events | users | Spark s | DuckDB s | Spark / DuckDB | Spark peak MiB | DuckDB peak MiB | outputs |",
