@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from benchmarks.common import REPO, load_average, reset_peak_rss
+from benchmarks.common import REPO, load_average, memory_total_kib, reset_peak_rss
 
 # Spark and ecomlake are imported inside the functions that use them: the DuckDB worker is this
 # file run again in a subprocess, and its peak memory should be DuckDB's, not pyspark's as well.
@@ -568,7 +568,7 @@ def run_benchmark(spark: SparkSession, config: Config, work: str, full: bool = T
         "out": out,
         "result": f"{out}/result.json",
         "threads": 2,
-        "memory_limit_mib": os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2**21,  # half the RAM
+        "memory_limit_mib": memory_total_kib() // 2048,  # half the RAM
         "session_gap_minutes": fc.session_gap_minutes,
         "dwell_cap_seconds": fc.dwell_cap_seconds,
         "windows_days": list(fc.windows_days),
