@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from ecomlake.errors import ConfigError
+from ecomlake.pipeline.dag import DEFAULT_STEPS, STEP_NAMES
 
 DEFAULTS_ORIGIN = "<defaults>"
 
@@ -295,12 +297,16 @@ class ProfileConfig:
             raise InvalidValue("max_iter" if self.max_iter < 1 else "silhouette_sample", "too small")
 
 
+PropensityTarget = Literal["churned", "purchased"]
+PropensityModel = Literal["logistic_regression", "random_forest", "gbt"]
+
+
 @dataclass(frozen=True)
 class PropensityConfig:
     """Churn and purchase propensity on gold.user_features + gold.labels (ecomlake.propensity)."""
 
-    targets: tuple[str, ...] = ("churned", "purchased")  # gold.labels columns
-    models: tuple[str, ...] = ("logistic_regression", "random_forest", "gbt")  # candidates; the best validation ROC-AUC wins
+    targets: tuple[PropensityTarget, ...] = ("churned", "purchased")  # gold.labels columns
+    models: tuple[PropensityModel, ...] = ("logistic_regression", "random_forest", "gbt")  # candidates; the best validation ROC-AUC wins
     features: tuple[str, ...] | None = None  # None: every numeric user_features column
     validation_fraction: float = 0.2  # users held out to choose the model and calibrate it
     test_fraction: float = 0.2  # users held out for the reported metrics
@@ -311,11 +317,9 @@ class PropensityConfig:
     seed: int = 42
 
     def validate(self) -> None:
-        known_targets, known_models = {"churned", "purchased"}, {"logistic_regression", "random_forest", "gbt"}
-        if not self.targets or not set(self.targets) <= known_targets:
-            raise InvalidValue("targets", f"must be among {sorted(known_targets)}, got {list(self.targets)}")
-        if not self.models or not set(self.models) <= known_models:
-            raise InvalidValue("models", f"must be among {sorted(known_models)}, got {list(self.models)}")
+        for name, chosen in (("targets", self.targets), ("models", self.models)):
+            if not chosen or len(set(chosen)) != len(chosen):
+                raise InvalidValue(name, f"must name at least one, each once; got {list(chosen)}")
         if self.features is not None and not self.features:
             raise InvalidValue("features", "must be null (all numeric features) or name at least one column")
         if not (0 < self.validation_fraction < 1 and 0 < self.test_fraction < 1 and self.validation_fraction + self.test_fraction < 1):
@@ -335,7 +339,7 @@ class SequencesConfig:
     "exit"), a later purchase in the session, and gold.labels' churn label of the anchor's day.
     """
 
-    unit: str = "user"  # user: the context spans the user's sessions; session: only the anchor's session
+    unit: Literal["user", "session"] = "user"  # user: the context spans the user's sessions; session: only the anchor's session
     length: int = 20  # events per sequence (older events are truncated, short ones left-padded)
     lookback_days: int = 28  # anchors from the last N days up to --date (the context may reach further back)
     anchor_fraction: float = 1.0  # share of anchor events kept (a deterministic hash sample)
@@ -349,8 +353,6 @@ class SequencesConfig:
     include_bots: bool = False  # flagged bot events stay out of the sequences
 
     def validate(self) -> None:
-        if self.unit not in ("user", "session"):
-            raise InvalidValue("unit", f"must be user or session, got {self.unit!r}")
         for name in ("length", "lookback_days", "validation_days", "test_days", "files_per_split", "max_items", "max_categories"):
             if getattr(self, name) < 1:
                 raise InvalidValue(name, f"must be >= 1, got {getattr(self, name)}")
@@ -366,9 +368,11 @@ class SequencesConfig:
 class LstmConfig:
     """The multi-task LSTM on the sequences dataset and its distributed training (ecomlake.lstm)."""
 
-    launcher: str = "horovod"  # horovod (horovod.spark.run) | horovodrun (a plain launch) | torch_distributor
+    launcher: Literal["horovod", "horovodrun", "torch_distributor"] = (
+        "horovod"  # horovod (horovod.spark.run) | horovodrun (a plain launch) | torch_distributor
+    )
     num_proc: int = 2  # training processes (one per GPU on a GPU cluster)
-    reader: str = "petastorm"  # petastorm | pyarrow (the fallback, same interface)
+    reader: Literal["petastorm", "pyarrow"] = "petastorm"  # petastorm | pyarrow (the fallback, same interface)
     use_gpu: bool = False  # CUDA + NCCL when true and a GPU is present; CPU + Gloo otherwise
     event_embedding: int = 8
     item_embedding: int = 32
@@ -387,10 +391,6 @@ class LstmConfig:
     seed: int = 42
 
     def validate(self) -> None:
-        if self.launcher not in ("horovod", "horovodrun", "torch_distributor"):
-            raise InvalidValue("launcher", f"must be horovod, horovodrun or torch_distributor, got {self.launcher!r}")
-        if self.reader not in ("petastorm", "pyarrow"):
-            raise InvalidValue("reader", f"must be petastorm or pyarrow, got {self.reader!r}")
         for name in (
             "num_proc",
             "event_embedding",
@@ -413,30 +413,18 @@ class LstmConfig:
             raise InvalidValue("purchase_weight" if self.purchase_weight < 0 else "churn_weight", "must be >= 0")
 
 
-# Every step of the daily pipeline, in order (ecomlake.pipeline.steps implements them).
-PIPELINE_STEPS = ("ingest", "clean", "featurize", "profile", "recommend", "propensity", "sequences", "train-lstm", "score-lstm")
-
-
 @dataclass(frozen=True)
 class PipelineConfig:
-    """The daily pipeline (ecomlake pipeline): which steps run, always in pipeline order."""
+    """The daily pipeline (ecomlake pipeline): which steps run, always in pipeline order (ecomlake.pipeline.dag)."""
 
-    steps: tuple[str, ...] = (
-        "ingest",
-        "clean",
-        "featurize",
-        "profile",
-        "recommend",
-        "propensity",
-    )  # add sequences, train-lstm, score-lstm for the LSTM
+    steps: tuple[str, ...] = DEFAULT_STEPS  # add sequences, train-lstm, score-lstm for the LSTM
 
     def validate(self) -> None:
-        order = PIPELINE_STEPS
-        unknown = [s for s in self.steps if s not in order]
+        unknown = [s for s in self.steps if s not in STEP_NAMES]
         if unknown or not self.steps:
-            raise InvalidValue("steps", f"must name steps among {list(order)}, got {list(self.steps)}")
-        if list(self.steps) != sorted(set(self.steps), key=order.index):
-            raise InvalidValue("steps", f"must be distinct and in pipeline order {list(order)}, got {list(self.steps)}")
+            raise InvalidValue("steps", f"must name steps among {list(STEP_NAMES)}, got {list(self.steps)}")
+        if list(self.steps) != sorted(set(self.steps), key=STEP_NAMES.index):
+            raise InvalidValue("steps", f"must be distinct and in pipeline order {list(STEP_NAMES)}, got {list(self.steps)}")
 
 
 @dataclass(frozen=True)
@@ -472,7 +460,20 @@ class Config:
     origin: str = field(default=DEFAULTS_ORIGIN, compare=False)
 
     def validate(self) -> None:
-        """Cross-section checks."""
+        """Checks that span sections."""
+        if self.sequences.files_per_split < self.lstm.num_proc:
+            raise InvalidValue(
+                "sequences.files_per_split",
+                f"must be >= lstm.num_proc ({self.lstm.num_proc}): each training process reads whole files; got {self.sequences.files_per_split}",
+            )
+        from ecomlake.catalog import USER_FEATURES  # the catalog's tables are declared with this module's defaults
+
+        columns = {f.name: f.type for f in USER_FEATURES.schema(self.featurize.windows_days).fields}
+        numeric = [name for name, tp in columns.items() if tp in ("long", "integer", "double", "float") and name != "user_id"]
+        for key, chosen in (("profile.features", self.profile.features), ("propensity.features", self.propensity.features or ())):
+            unusable = [f for f in chosen if f not in numeric]
+            if unusable:
+                raise InvalidValue(key, f"{unusable} are not numeric gold.user_features columns; choose among {numeric}")
 
 
 def load_config(
@@ -590,8 +591,11 @@ def _set_dotted(raw: dict[str, Any], key: str, value: Any, origin: str, origins:
 
 
 def _origin_of(key: str, default: str, origins: Mapping[str, str]) -> str:
-    """The origin of a key: its own override, else the nearest overridden parent, else the file."""
-    parts = key.split(".")
+    """The origin of a key: its own override, else the nearest overridden parent, else the file.
+
+    A list element (``propensity.models[1]``) comes from where its list was set.
+    """
+    parts = re.sub(r"\[\d+\]", "", key).split(".")
     for n in range(len(parts), 0, -1):
         prefix = ".".join(parts[:n])
         if prefix in origins:
@@ -629,7 +633,7 @@ def _convert(tp: Any, value: Any, key: str, origin: str, origins: Mapping[str, s
     args = typing.get_args(tp)
     if value is None and type(None) not in args:
         raise _fail(key, "a value is required here (the key is present but empty)", origin, origins)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build(tp, value, f"{key}.", origin, origins)
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
