@@ -6,24 +6,22 @@ why it is not the Spark one). A table is read from the files its Delta log lists
 removed are not read, and ``versions={"gold_sessions": 3}`` travels back in time.
 
     >>> lake = DuckLake("lake")                                          # doctest: +SKIP
-    >>> lake.sql("SELECT * FROM gold_daily_kpis ORDER BY event_date").df()  # doctest: +SKIP
+    >>> lake.sql("SELECT * FROM gold_daily_kpis ORDER BY kpi_date").df()  # doctest: +SKIP
 
-From the shell: ``python -m ecomlake.analyst.duck --lake lake "SELECT ..."``.
+From the shell: ``python -m ecomlake sql --engine duckdb --lake lake "SELECT ..."`` (:mod:`ecomlake.analyst.sql`).
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import duckdb
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from ecomlake.config import LakeConfig, load_config
+from ecomlake.catalog import ALL_TABLES, Table
+from ecomlake.config import LakeConfig
 from ecomlake.errors import ConfigError, InputMissingError
-from ecomlake.tables import ALL_TABLES, Table
 
 
 class DuckLake:
@@ -77,42 +75,3 @@ class DuckLake:
             return self.con.sql(statement)
         except duckdb.Error as exc:
             raise ConfigError(f"the query failed: {str(exc).splitlines()[0]} (tables: {', '.join(sorted(self.tables))})") from exc
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ecomlake.analyst.duck", description="SQL on the lake's Delta tables with DuckDB, no Spark")
-    parser.add_argument("statement", metavar="SQL")
-    parser.add_argument("--lake", help="the lake root (default: lake.root of --conf, or ./lake)")
-    parser.add_argument("--conf", help="an ecomlake YAML config, for lake.root and lake.database")
-    parser.add_argument("--version", action="append", default=[], metavar="TABLE=N", help="read TABLE as of Delta version N (repeatable)")
-    parser.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table")
-    parser.add_argument("--out", metavar="PATH", help="write the result here (with --format csv, json or parquet)")
-    args = parser.parse_args(argv)
-    try:
-        config = load_config(args.conf)
-        root = args.lake or config.lake.root
-        versions = {}
-        for item in args.version:
-            name, _, number = item.partition("=")
-            if not number.isdigit():
-                raise ConfigError(f"--version {item!r}: expected TABLE=N, e.g. gold_sessions=3")
-            versions[name] = int(number)
-        result = DuckLake(root, config.lake.database, versions).sql(args.statement)
-        if (args.format == "table") != (args.out is None):
-            raise ConfigError("--out PATH goes with --format csv, json or parquet")
-        if args.out is None:
-            result.show(max_rows=100, max_width=200)
-        elif args.format == "csv":
-            result.write_csv(args.out)
-        elif args.format == "parquet":
-            result.write_parquet(args.out)
-        else:
-            result.df().to_json(args.out, orient="records", lines=True, date_format="iso")
-        return 0
-    except (ConfigError, InputMissingError) as exc:
-        print(f"ecomlake duck: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

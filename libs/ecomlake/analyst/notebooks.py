@@ -2,7 +2,7 @@
 
 Runs in the analysts' environment (``scripts/setup_analyst.sh``: DuckDB on the Delta tables, matplotlib,
 nbclient, ipykernel); the notebooks need no Spark. Each notebook reads the lake named by the
-``ECOMLAKE_LAKE`` environment variable, which this sets. CI runs every notebook this way on the test
+``ECOMLAKE_LAKE_ROOT`` environment variable, which this sets. CI runs every notebook this way on the test
 suite's lake and fails on any cell's error.
 
     python -m ecomlake.analyst.notebooks --lake lake --out /tmp/executed        # all of them
@@ -33,9 +33,12 @@ class NotebookFailed(Exception):
 
 
 def run_notebook(path: Path, lake_root: str, out_dir: Path) -> tuple[Path, float]:
-    """Execute one notebook in its own folder with ECOMLAKE_LAKE=lake_root; write the executed copy to out_dir; returns it and the seconds taken."""
+    """Execute one notebook in its own folder with ECOMLAKE_LAKE_ROOT=lake_root; write the executed copy to out_dir.
+
+    Returns the executed copy and the seconds taken.
+    """
     notebook = nbformat.read(path, as_version=4)
-    os.environ["ECOMLAKE_LAKE"] = str(Path(lake_root).resolve())  # the kernel inherits this process's environment
+    os.environ["ECOMLAKE_LAKE_ROOT"] = str(Path(lake_root).resolve())  # the kernel inherits this process's environment
     client = NotebookClient(notebook, timeout=CELL_TIMEOUT_SECONDS, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,31 +1,60 @@
-"""``ecomlake sql "SELECT ..."``: a query on the lake's tables by name, printed as a table or written as CSV, JSON or Parquet.
+"""``ecomlake sql "SELECT ..."``: the one SQL command line on the lake's tables, printed or written as CSV, JSON or Parquet.
 
-Every existing table is registered as ``<lake.database>.<layer>_<name>`` (``ecomlake.gold_user_features``)
-and the database is made current, so ``SELECT * FROM gold_daily_kpis`` works too. Column and table
-comments come from the documented schemas (``DESCRIBE TABLE gold_sessions``).
+Two engines, the same table names (``gold_daily_kpis``, ``ecomlake.gold_user_features``), read-only:
+
+- ``--engine duckdb``: DuckDB on each table's Delta log (:mod:`ecomlake.analyst.duck`), no Spark and no
+  JVM: the analysts' environment (``scripts/setup_analyst.sh``), where this module is imported without
+  pyspark. ``--version TABLE=N`` reads a table as of a Delta version.
+- ``--engine spark``: every existing table registered in a Spark session (column and table comments
+  from the catalog: ``DESCRIBE TABLE gold_sessions``); the session is the shared helper's
+  (:mod:`ecomlake.session`), started for the query and stopped after it unless one was running.
+
+``--engine auto`` (the default) takes DuckDB where it is installed with deltalake, else Spark.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import pandas as pd
-from pyspark.errors import AnalysisException, ParseException
-from pyspark.sql import DataFrame, SparkSession
 
-from ecomlake import lake
 from ecomlake.config import Config
 from ecomlake.errors import ConfigError
-from ecomlake.job import Job
+from ecomlake.job import LocalJob
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 FORMATS = ("table", "csv", "json", "parquet")
+Engine = Literal["auto", "duckdb", "spark"]
+
+
+@dataclass(frozen=True)
+class SqlParams:
+    statement: str
+    engine: Engine = "auto"
+    format: str = "table"  # table (printed), csv, json (lines) or parquet
+    out: str | None = None  # the file to write, with csv, json or parquet
+    max_rows: int = 100  # rows printed with --format table
+    versions: tuple[str, ...] = ()  # TABLE=N: read TABLE as of Delta version N (DuckDB)
+
+    def __post_init__(self) -> None:
+        if (self.format == "table") != (self.out is None):
+            raise ConfigError("--out PATH goes with --format csv, json or parquet (and --format table prints, with no --out)")
 
 
 def query(spark: SparkSession, config: Config, statement: str) -> DataFrame:
-    """One SQL statement on the lake's tables (analysed, not yet run); an invalid query is a ConfigError with Spark's reason."""
+    """One SQL statement on the lake's tables through Spark (analysed, not yet run); an invalid query is a ConfigError with Spark's reason."""
+    from pyspark.errors import AnalysisException, ParseException
+
+    from ecomlake import lake
+
     lake.register_all(spark, config.lake)
     # PySpark logs a failed query's whole JVM stack trace as JSON before raising; the ConfigError below says it in one line.
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
@@ -34,6 +63,52 @@ def query(spark: SparkSession, config: Config, statement: str) -> DataFrame:
     except (AnalysisException, ParseException) as exc:
         reason = str(exc).splitlines()[0]
         raise ConfigError(f"the query failed: {reason} (tables: SHOW TABLES IN {config.lake.database})") from exc
+
+
+def versions(items: tuple[str, ...]) -> dict[str, int]:
+    """``TABLE=N`` flags as {table: version}."""
+    parsed = {}
+    for item in items:
+        name, _, number = item.partition("=")
+        if not number.isdigit():
+            raise ConfigError(f"--version {item!r}: expected TABLE=N, e.g. gold_sessions=3")
+        parsed[name] = int(number)
+    return parsed
+
+
+def resolve_engine(engine: Engine) -> Literal["duckdb", "spark"]:
+    if engine != "auto":
+        return engine
+    has_duck = importlib.util.find_spec("duckdb") is not None and importlib.util.find_spec("deltalake") is not None
+    return "duckdb" if has_duck else "spark"
+
+
+def result_frame(config: Config, params: SqlParams, limit: int | None) -> pd.DataFrame:
+    """The query's rows as pandas (at most ``limit``), through the chosen engine."""
+    if resolve_engine(params.engine) == "duckdb":
+        from ecomlake.analyst.duck import DuckLake
+
+        relation = DuckLake(config.lake.root, config.lake.database, versions(params.versions)).sql(params.statement)
+        result = (relation.limit(limit) if limit is not None else relation).df()
+        # DuckDB's pandas conversion turns DATE into datetime64: back to dates, as Spark's toPandas gives them (and Parquet keeps them).
+        for column, kind in zip(relation.columns, relation.types, strict=True):
+            if str(kind) == "DATE":
+                result[column] = result[column].dt.date
+        return result
+    if params.versions:
+        raise ConfigError("--version TABLE=N reads a past Delta version with --engine duckdb")
+    from pyspark.sql import SparkSession
+
+    from ecomlake.session import start_session
+
+    own_session = SparkSession.getActiveSession() is None  # a running session (a notebook's, a test run's) is the caller's
+    spark = start_session(config.spark, "ecomlake-sql")
+    try:
+        df = query(spark, config, params.statement)
+        return (df.limit(limit) if limit is not None else df).toPandas()
+    finally:
+        if own_session:
+            spark.stop()
 
 
 def write_result(result: pd.DataFrame, fmt: str, out: str) -> Path:
@@ -49,30 +124,41 @@ def write_result(result: pd.DataFrame, fmt: str, out: str) -> Path:
     return path
 
 
+def run(config: Config, params: SqlParams) -> None:
+    t0 = time.perf_counter()
+    if params.out is not None:
+        result = result_frame(config, params, None)
+        path = write_result(result, params.format, params.out)
+        print(f"sql: {len(result):,} rows written to {path} ({params.format}) in {time.perf_counter() - t0:.1f} s")
+        return
+    result = result_frame(config, params, params.max_rows + 1)  # printing needs only what is shown
+    with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 60):
+        print(result.head(params.max_rows).to_string(index=False))
+    shown = f"first {params.max_rows} rows" if len(result) > params.max_rows else f"{len(result):,} rows"
+    print(f"({shown}, {time.perf_counter() - t0:.1f} s)")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("statement", metavar="SQL", help='the query, e.g. "SELECT * FROM gold_daily_kpis ORDER BY event_date"')
+    parser.add_argument("statement", metavar="SQL", help='the query, e.g. "SELECT * FROM gold_daily_kpis ORDER BY kpi_date"')
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "duckdb", "spark"),
+        default="auto",
+        help="DuckDB on the Delta logs (no Spark) or Spark; auto: DuckDB where installed",
+    )
     parser.add_argument("--format", choices=FORMATS, default="table", help="table (printed; default), or csv, json (lines), parquet with --out")
     parser.add_argument("--out", metavar="PATH", help="write the result to this file (needs --format csv, json or parquet)")
     parser.add_argument("--max-rows", type=int, default=100, help="rows printed with --format table (default 100)")
+    parser.add_argument(
+        "--version", dest="versions", action="append", default=[], metavar="TABLE=N", help="read TABLE as of Delta version N (DuckDB; repeatable)"
+    )
+    parser.add_argument("--lake", dest="lake.root", help="the lake root (default: lake.root of the config)")
 
 
-def run(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> pd.DataFrame:
-    assert spark is not None
-    if (args.format == "table") != (args.out is None):
-        raise ConfigError("--out PATH goes with --format csv, json or parquet (and --format table prints, with no --out)")
-    t0 = time.perf_counter()
-    df = query(spark, config, args.statement)
-    if args.out is not None:
-        result = df.toPandas()
-        path = write_result(result, args.format, args.out)
-        print(f"sql: {len(result):,} rows written to {path} ({args.format}) in {time.perf_counter() - t0:.1f} s")
-        return result
-    result = df.limit(args.max_rows + 1).toPandas()  # printing needs only what is shown
-    with pd.option_context("display.max_columns", None, "display.width", 200, "display.max_colwidth", 60):
-        print(result.head(args.max_rows).to_string(index=False))
-    shown = f"first {args.max_rows} rows" if len(result) > args.max_rows else f"{len(result):,} rows"
-    print(f"({shown}, {time.perf_counter() - t0:.1f} s)")
-    return result
-
-
-JOB = Job("sql", "Run a SQL query on the lake's tables by name (Spark) and print it, or write it as CSV, JSON or Parquet", add_arguments, run)
+JOB = LocalJob(
+    "sql",
+    "Run a read-only SQL query on the lake's tables by name (DuckDB or Spark); print it, or write CSV, JSON or Parquet",
+    SqlParams,
+    run,
+    add_arguments,
+)

@@ -9,15 +9,12 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from ecomlake.catalog import QUARANTINE, SILVER_EVENTS
 from ecomlake.clean import rules
-from ecomlake.clean.schemas import QUARANTINE, SILVER
 from ecomlake.config import CleanConfig
 from ecomlake.errors import DataQualityError
 from ecomlake.ingest.layouts import Layout
-
-# Documented column by column in ecomlake.clean.schemas.
-SILVER_SCHEMA = SILVER.struct()
-QUARANTINE_SCHEMA = QUARANTINE.struct()
+from ecomlake.vocabulary import BOT, DUPLICATE, EXACT, KEPT, NEAR, QUARANTINED, REASONS
 
 
 def classify(bronze: DataFrame, layouts: Mapping[str, Layout], config: CleanConfig, run_date: dt.date, user_key: bytes | None) -> DataFrame:
@@ -25,19 +22,17 @@ def classify(bronze: DataFrame, layouts: Mapping[str, Layout], config: CleanConf
     parsed = rules.parse_events(bronze, layouts, user_key).withColumn("reason", rules.quarantine_reason(config, run_date))
     rejected = (
         parsed.where(F.col("reason").isNotNull())
-        .withColumn("disposition", F.lit(rules.QUARANTINED))
+        .withColumn("disposition", F.lit(QUARANTINED))
         .withColumn("detail", rules.quarantine_detail(config, run_date))
     )
     marked = parsed.where(F.col("reason").isNull()).transform(rules.mark_duplicates, config.near_duplicate_seconds)
-    duplicates = (
-        marked.where(F.col("duplicate").isNotNull()).withColumn("disposition", F.lit(rules.DUPLICATE)).withColumn("reason", F.col("duplicate"))
-    )
+    duplicates = marked.where(F.col("duplicate").isNotNull()).withColumn("disposition", F.lit(DUPLICATE)).withColumn("reason", F.col("duplicate"))
     # The bot windows are per user, over the partitioning the duplicate window made.
     with_bots = marked.where(F.col("duplicate").isNull()).transform(rules.flag_bots, config)
     is_removed_bot = F.col("bot_rule").isNotNull() & F.lit(config.bot_action == "remove")
     judged = (
-        with_bots.withColumn("disposition", F.when(is_removed_bot, F.lit(rules.BOT)).otherwise(F.lit(rules.KEPT)))
-        .withColumn("reason", F.when(is_removed_bot, F.lit(rules.BOT)))
+        with_bots.withColumn("disposition", F.when(is_removed_bot, F.lit(BOT)).otherwise(F.lit(KEPT)))
+        .withColumn("reason", F.when(is_removed_bot, F.lit(BOT)))
         .withColumn("detail", F.col("bot_rule"))
     )
     return rejected.unionByName(duplicates, allowMissingColumns=True).unionByName(judged, allowMissingColumns=True)
@@ -72,15 +67,15 @@ def count_dispositions(rows_in: int, per_disposition: list[tuple[str, str | None
     def total(disposition: str, reason: str | None = None) -> int:
         return sum(n for d, r, _, n in per_disposition if d == disposition and (reason is None or r == reason))
 
-    by_reason = {r: sum(n for d, rr, _, n in per_disposition if d == rules.QUARANTINED and rr == r) for r in rules.REASONS}
+    by_reason = {r: sum(n for d, rr, _, n in per_disposition if d == QUARANTINED and rr == r) for r in REASONS}
     return Counts(
         rows_in=rows_in,
-        kept=total(rules.KEPT),
-        quarantined=total(rules.QUARANTINED),
-        duplicates_exact=total(rules.DUPLICATE, rules.EXACT),
-        duplicates_near=total(rules.DUPLICATE, rules.NEAR),
-        bot_rows_removed=total(rules.BOT),
-        bot_rows_flagged=sum(n for d, _, flagged, n in per_disposition if d == rules.KEPT and flagged),
+        kept=total(KEPT),
+        quarantined=total(QUARANTINED),
+        duplicates_exact=total(DUPLICATE, EXACT),
+        duplicates_near=total(DUPLICATE, NEAR),
+        bot_rows_removed=total(BOT),
+        bot_rows_flagged=sum(n for d, _, flagged, n in per_disposition if d == KEPT and flagged),
         quarantined_by_reason={r: n for r, n in by_reason.items() if n},
     )
 
@@ -96,36 +91,21 @@ def check_conservation(counts: Counts) -> None:
 
 
 def silver_rows(classified: DataFrame) -> DataFrame:
-    """The kept rows, filled, in SILVER_SCHEMA."""
-    shaped = classified.where(F.col("disposition") == rules.KEPT).transform(rules.fill_category_and_brand)
-    return shaped.select(
-        "event_time",
-        F.to_date("event_time").alias("event_date"),
-        F.hour("event_time").alias("event_hour"),
-        "event_type",
-        "product_id",
-        "category_id",
-        "category_code",
-        "brand",
-        "price",
-        "user_id",
-        "user_session",
-        "order_id",
-        "category_code_origin",
-        "brand_origin",
-        F.col("bot_rule").isNotNull().alias("is_bot"),
-        "bot_rule",
-        "source_layout",
-        "source_file",
-        "ingest_date",
-    )
+    """The kept rows, filled, in the columns of silver.events (ecomlake.catalog.events), in their order."""
+    shaped = classified.where(F.col("disposition") == KEPT).transform(rules.fill_category_and_brand)
+    derived = {
+        "event_date": F.to_date("event_time"),
+        "event_hour": F.hour("event_time"),
+        "is_bot": F.col("bot_rule").isNotNull(),
+    }
+    return shaped.select(*[derived[c].alias(c) if c in derived else F.col(c) for c in SILVER_EVENTS.schema().names])
 
 
 def quarantine_rows(classified: DataFrame) -> DataFrame:
-    """The quarantined and removed-bot rows as they were in bronze, with reason and detail, in QUARANTINE_SCHEMA."""
-    rejected = classified.where(F.col("disposition").isin(rules.QUARANTINED, rules.BOT))
+    """The quarantined and removed-bot rows as they were in bronze, with reason and detail, as silver.quarantine."""
+    rejected = classified.where(F.col("disposition").isin(QUARANTINED, BOT))
     return rejected.select(
         "reason",
         "detail",
-        *[F.col(f"bronze.{f.name}" if f.name in rules.BRONZE_VALUES else f.name).alias(f.name) for f in QUARANTINE_SCHEMA.fields[2:]],
+        *[F.col(f"bronze.{f.name}" if f.name in rules.BRONZE_VALUES else f.name).alias(f.name) for f in QUARANTINE.schema().fields[2:]],
     )

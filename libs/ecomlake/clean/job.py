@@ -14,29 +14,62 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ecomlake import lake
+from ecomlake.catalog import BRONZE_EVENTS, QUARANTINE, RUN_AUDIT, SILVER_EVENTS
 from ecomlake.clean import day
-from ecomlake.clean.schemas import QUARANTINE, RUN_AUDIT, SILVER
 from ecomlake.config import Config, PrivacyConfig, config_hash
-from ecomlake.errors import ConfigError, InputMissingError
+from ecomlake.errors import ConfigError
 from ecomlake.ingest.layouts import Layout, builtin_layouts, load_layout
-from ecomlake.job import Job, iso_date
-from ecomlake.runinfo import code_version, new_run_id
+from ecomlake.job import Context, SparkJob, iso_date
+from ecomlake.runinfo import code_version
 
 log = logging.getLogger(__name__)
 
-RUN_AUDIT_SCHEMA = RUN_AUDIT.struct()  # documented in ecomlake.clean.schemas
 MIN_KEY_BYTES = 16
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--date", type=iso_date, required=True, help="the ingest date to clean, YYYY-MM-DD")
+@dataclass(frozen=True)
+class CleanParams:
+    date: dt.date  # the ingest date to clean
+
+
+@dataclass(frozen=True)
+class CleanResult:
+    """Where the rows of one clean run went (also in ops.run_audit)."""
+
+    run_date: dt.date
+    counts: day.Counts
+
+    @property
+    def rows_in(self) -> int:
+        return self.counts.rows_in
+
+    @property
+    def rows_out(self) -> int:
+        return self.counts.kept + self.counts.quarantined + self.counts.bot_rows_removed
+
+    def figures(self) -> Mapping[str, float]:
+        c = self.counts
+        return {
+            "kept": c.kept, "quarantined": c.quarantined, "duplicates_exact": c.duplicates_exact, "duplicates_near": c.duplicates_near,
+            "bot_rows_removed": c.bot_rows_removed, "bot_rows_flagged": c.bot_rows_flagged,
+            **{f"quarantined_{reason}": n for reason, n in c.quarantined_by_reason.items()},
+        }  # fmt: skip
+
+    def summary(self) -> str:
+        c = self.counts
+        return (
+            f"clean {self.run_date}: {c.rows_in:,} rows in = {c.kept:,} kept + {c.quarantined:,} quarantined {json.dumps(c.quarantined_by_reason)} "
+            f"+ {c.duplicates_exact:,} exact and {c.duplicates_near:,} near duplicates + {c.bot_rows_removed:,} bot rows removed "
+            f"({c.bot_rows_flagged:,} bot rows flagged and kept)"
+        )
 
 
 def pseudonym_key(privacy: PrivacyConfig, environ: Mapping[str, str] | None = None) -> bytes | None:
@@ -71,25 +104,24 @@ def resolve_layouts(config: Config, names: list[str]) -> dict[str, Layout]:
     return layouts
 
 
-def clean_events(spark: SparkSession, config: Config, run_date: dt.date) -> day.Counts:
-    """Clean bronze's rows of ``run_date`` into silver and quarantine; return (and audit) the counts.
+def run(ctx: Context, params: CleanParams) -> CleanResult:
+    """Clean bronze's rows of the date into silver and quarantine; return (and audit) the counts.
 
     Raises DataQualityError (nothing written) when the rows do not add up, InputMissingError when
     bronze has no rows for the date.
 
     Example:
-        >>> clean_events(spark, config, dt.date(2019, 10, 1)).kept  # the REES46 sample  # doctest: +SKIP
+        >>> run(ctx, CleanParams(dt.date(2019, 10, 1))).counts.kept  # the REES46 sample  # doctest: +SKIP
         17420
     """
-    run_id, started_at, t0 = new_run_id(), dt.datetime.now(dt.UTC), time.perf_counter()
-    inputs = f"{lake.BRONZE_EVENTS.qualified_name(config.lake)} ingest_date={run_date}"
+    spark, config, run_date = ctx.spark, ctx.config, params.date
+    started_at, t0 = dt.datetime.now(dt.UTC), time.perf_counter()
+    where = {"ingest_date": run_date}
     counts: day.Counts | None = None
     classified: DataFrame | None = None
     try:
-        bronze = lake.read_table(spark, config.lake, lake.BRONZE_EVENTS).where(F.col("ingest_date") == F.lit(run_date))
+        bronze = lake.read(spark, config, BRONZE_EVENTS, where)
         names = sorted(r[0] for r in bronze.select("source_layout").distinct().collect())  # a handful of layout names
-        if not names:
-            raise InputMissingError(f"{inputs} has no rows; run `ecomlake ingest --date {run_date}` first")
         classified = day.classify(bronze, resolve_layouts(config, names), config.clean, run_date, pseudonym_key(config.privacy))
         # Counted, then written twice (quarantine, silver): keep it rather than parse and dedupe three times.
         # On local disk, not in the heap: a day outgrows storage memory, and the memory-then-disk
@@ -97,29 +129,20 @@ def clean_events(spark: SparkSession, config: Config, run_date: dt.date) -> day.
         classified = classified.persist(StorageLevel.DISK_ONLY)
         counts = _count(classified, bronze.count())
         day.check_conservation(counts)
-        where = f"ingest_date = '{run_date}'"
-        lake.write_table(day.quarantine_rows(classified), config.lake, lake.QUARANTINE, replace_where=where, schema=QUARANTINE)
-        lake.write_table(day.silver_rows(classified), config.lake, lake.SILVER_EVENTS, replace_where=where, schema=SILVER)
+        lake.write(day.quarantine_rows(classified), config, QUARANTINE, where)
+        lake.write(day.silver_rows(classified), config, SILVER_EVENTS, where)
     except Exception as exc:  # any failure is audited, then re-raised for the exit code
-        _record(spark, config, run_id, run_date, started_at, time.perf_counter() - t0, counts, inputs, "failed", str(exc))
+        _audit(ctx, run_date, started_at, time.perf_counter() - t0, counts, "failed", str(exc))
         raise
     finally:
         if classified is not None:
             classified.unpersist()
-    _record(spark, config, run_id, run_date, started_at, time.perf_counter() - t0, counts, inputs, "succeeded", None)
-    return counts
+    _audit(ctx, run_date, started_at, time.perf_counter() - t0, counts, "succeeded", None)
+    return CleanResult(run_date, counts)
 
 
-def run(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> day.Counts:
-    assert spark is not None
-    t0 = time.perf_counter()
-    c = clean_events(spark, config, args.date)
-    print(
-        f"clean {args.date}: {c.rows_in:,} rows in = {c.kept:,} kept + {c.quarantined:,} quarantined {json.dumps(c.quarantined_by_reason)} "
-        f"+ {c.duplicates_exact:,} exact and {c.duplicates_near:,} near duplicates + {c.bot_rows_removed:,} bot rows removed "
-        f"({c.bot_rows_flagged:,} bot rows flagged and kept) in {time.perf_counter() - t0:.1f} s"
-    )
-    return c
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--date", type=iso_date, required=True, help="the ingest date to clean, YYYY-MM-DD")
 
 
 def _count(classified: DataFrame, rows_in: int) -> day.Counts:
@@ -127,26 +150,24 @@ def _count(classified: DataFrame, rows_in: int) -> day.Counts:
     return day.count_dispositions(rows_in, [(r["disposition"], r["reason"], r["is_bot"], r["count"]) for r in grouped])
 
 
-def _record(
-    spark: SparkSession,
-    config: Config,
-    run_id: str,
-    run_date: dt.date,
-    started_at: dt.datetime,
-    seconds: float,
-    counts: day.Counts | None,
-    inputs: str,
-    status: str,
-    error: str | None,
+def _audit(
+    ctx: Context, run_date: dt.date, started_at: dt.datetime, seconds: float, counts: day.Counts | None, status: str, error: str | None
 ) -> None:
+    """Append the run's row conservation to ops.run_audit."""
     c = counts
-    row = (
-        run_id, "clean", run_date, status, error, started_at, seconds,
-        c and c.rows_in, c and c.kept, c and c.quarantined, c and c.duplicates_exact, c and c.duplicates_near,
-        c and c.bot_rows_removed, c and c.bot_rows_flagged, c and c.quarantined_by_reason,
-        inputs, config_hash(config), code_version(),
-    )  # fmt: skip
-    lake.write_table(spark.createDataFrame([row], RUN_AUDIT_SCHEMA), config.lake, lake.RUN_AUDIT, mode="append", schema=RUN_AUDIT)
+    record = {
+        "run_id": ctx.run_id, "step": "clean", "run_date": run_date, "status": status, "error": error,
+        "started_at": started_at, "seconds": seconds,
+        "inputs": f"{BRONZE_EVENTS.qualified_name(ctx.config.lake)} ingest_date={run_date}",
+        "config_hash": config_hash(ctx.config), "code_version": code_version(),
+    }  # fmt: skip
+    if c is not None:
+        record |= {
+            "rows_in": c.rows_in, "rows_kept": c.kept, "rows_quarantined": c.quarantined, "duplicates_exact": c.duplicates_exact,
+            "duplicates_near": c.duplicates_near, "bot_rows_removed": c.bot_rows_removed, "bot_rows_flagged": c.bot_rows_flagged,
+            "quarantined_by_reason": c.quarantined_by_reason,
+        }  # fmt: skip
+    lake.append(ctx.spark, ctx.config, RUN_AUDIT, [record])
 
 
-JOB = Job("clean", "Clean a day of bronze into silver events and quarantine, recording row conservation", add_arguments, run)
+JOB = SparkJob("clean", "Clean a day of bronze into silver events and quarantine, recording row conservation", CleanParams, run, add_arguments)

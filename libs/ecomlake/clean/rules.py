@@ -1,8 +1,9 @@
 """Cleaning rules as DataFrame transforms: parse, quarantine, deduplicate, find bots, fill.
 
-Every bronze row ends in exactly one *disposition*: ``kept`` (silver), ``quarantined`` (with a
-reason), ``duplicate`` (exact or near, counted and dropped) or ``bot`` (removed to quarantine, or
-kept and flagged). The job counts dispositions and checks them against the rows read.
+Every bronze row ends in exactly one *disposition* (the codes are in :mod:`ecomlake.vocabulary`):
+``kept`` (silver), ``quarantined`` (with a reason), ``duplicate`` (exact or near, counted and dropped)
+or ``bot`` (removed to quarantine, or kept and flagged). The job counts dispositions and checks them
+against the rows read.
 """
 
 from __future__ import annotations
@@ -16,22 +17,21 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from ecomlake.config import CleanConfig
-from ecomlake.ingest.layouts import CANONICAL_COLUMNS, CANONICAL_EVENT_TYPES, Layout, parse_event_time
+from ecomlake.ingest.layouts import Layout, parse_event_time
+from ecomlake.vocabulary import (
+    BAD_PRICE,
+    CANONICAL_COLUMNS,
+    EVENT_TYPES,
+    EXACT,
+    MALFORMED,
+    NEAR,
+    NULL_USER,
+    TIMESTAMP_OUT_OF_RANGE,
+    UNKNOWN,
+    UNKNOWN_EVENT_TYPE,
+)
 
-# Reason codes, in the order they are tested: a row gets the first that applies.
-MALFORMED = "malformed"
-NULL_USER = "null_user"
-UNKNOWN_EVENT_TYPE = "unknown_event_type"
-BAD_PRICE = "bad_price"
-TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
-REASONS = (MALFORMED, NULL_USER, UNKNOWN_EVENT_TYPE, BAD_PRICE, TIMESTAMP_OUT_OF_RANGE)
-BOT = "bot"
-
-KEPT, QUARANTINED, DUPLICATE = "kept", "quarantined", "duplicate"
-EXACT, NEAR = "exact", "near"
-UNKNOWN = "unknown"  # the explicit value of a category_code or brand that could not be filled
-
-# The canonical event columns (typed here); two rows equal on all of them are exact duplicates.
+# Two rows equal on all the canonical event columns (typed) are exact duplicates.
 EVENT_COLUMNS = CANONICAL_COLUMNS
 # The bronze values a quarantined row keeps as text, as they came (column ``bronze`` of parse_events).
 BRONZE_VALUES = (*CANONICAL_COLUMNS, "raw_record")
@@ -122,7 +122,7 @@ def quarantine_reason(config: CleanConfig, run_date: dt.date) -> Column:
     return (
         F.when(F.col("is_unparseable") | F.col("is_user_unparseable"), F.lit(MALFORMED))
         .when(F.col("user_id").isNull(), F.lit(NULL_USER))
-        .when(~F.col("event_type").isin(*CANONICAL_EVENT_TYPES) | F.col("event_type").isNull(), F.lit(UNKNOWN_EVENT_TYPE))
+        .when(~F.col("event_type").isin(*EVENT_TYPES) | F.col("event_type").isNull(), F.lit(UNKNOWN_EVENT_TYPE))
         .when((price < 0) | (price > F.lit(config.max_price)), F.lit(BAD_PRICE))
         .when(is_out_of_range, F.lit(TIMESTAMP_OUT_OF_RANGE))
     )
@@ -130,7 +130,10 @@ def quarantine_reason(config: CleanConfig, run_date: dt.date) -> Column:
 
 def quarantine_detail(config: CleanConfig, run_date: dt.date) -> Column:
     """What exactly is wrong with a quarantined row, naming the field and its raw value."""
-    raw = lambda c: F.coalesce(F.col(f"bronze.{c}"), F.lit("NULL"))  # noqa: E731
+
+    def raw(column: str) -> Column:
+        return F.coalesce(F.col(f"bronze.{column}"), F.lit("NULL"))
+
     earliest, latest = trusted_window(config, run_date)
     reason = F.col("reason")
     return (
@@ -140,7 +143,7 @@ def quarantine_detail(config: CleanConfig, run_date: dt.date) -> Column:
         .when((reason == MALFORMED) & F.col("is_user_unparseable"), F.format_string("user_id '%s' is not a number", raw("user_id")))
         .when(reason == MALFORMED, F.format_string("category_id '%s' or price '%s' is not a number", raw("category_id"), raw("price")))
         .when(reason == NULL_USER, F.lit("user_id is empty"))
-        .when(reason == UNKNOWN_EVENT_TYPE, F.format_string("event_type '%s' is not one of " + ", ".join(CANONICAL_EVENT_TYPES), raw("event_type")))
+        .when(reason == UNKNOWN_EVENT_TYPE, F.format_string("event_type '%s' is not one of " + ", ".join(EVENT_TYPES), raw("event_type")))
         .when(reason == BAD_PRICE, F.format_string(f"price %s is outside [0, {config.max_price:g}]", raw("price")))
         .when(
             reason == TIMESTAMP_OUT_OF_RANGE,
@@ -163,8 +166,10 @@ def mark_duplicates(events: DataFrame, near_seconds: int) -> DataFrame:
     is_same = [F.lag(c).over(ordered).eqNullSafe(F.col(c)) for c in EVENT_COLUMNS]
     is_exact = has_previous & reduce(lambda a, b: a & b, is_same)
     is_same_action = has_previous & is_same[EVENT_COLUMNS.index("product_id")] & is_same[EVENT_COLUMNS.index("event_type")]
-    gap = F.col("event_time").cast("long") - F.lag("event_time").over(ordered).cast("long")
-    return events.withColumn("duplicate", F.when(is_exact, F.lit(EXACT)).when(is_same_action & (gap <= near_seconds), F.lit(NEAR)))
+    # In microseconds: whole seconds would make a repeat 1.9 s later "within 1 s" (millisecond layouts such as retailrocket).
+    gap_micros = F.unix_micros(F.col("event_time")) - F.unix_micros(F.lag("event_time").over(ordered))
+    is_near = is_same_action & (gap_micros <= F.lit(near_seconds * 1_000_000))
+    return events.withColumn("duplicate", F.when(is_exact, F.lit(EXACT)).when(is_near, F.lit(NEAR)))
 
 
 def flag_bots(events: DataFrame, config: CleanConfig) -> DataFrame:

@@ -6,9 +6,10 @@
 - :mod:`.items`         gold.item_features as of a date
 - :mod:`.interactions`  gold.interactions, implicit feedback for ALS
 - :mod:`.kpis`          gold.daily_kpis
-- :mod:`.labels`        gold.labels (churn, purchase) and the leak-free training set
+- :mod:`.labels`        gold.labels (churn, purchase)
 - :mod:`.ranking`       ranks and quintiles without a global sort
 - :mod:`.columns`       shared column functions: counts by type, exact sums, safe ratios
-- :mod:`.schemas`       every gold column's type, meaning and unit (the data dictionary)
+
+The gold tables and their columns are declared in :mod:`ecomlake.catalog.features`.
 - :mod:`.job`           the job: a day incrementally, or a full rebuild
 """

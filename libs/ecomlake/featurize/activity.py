@@ -9,7 +9,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from ecomlake.featurize.columns import CART, PURCHASE, REMOVE, VIEW, count_of, exact_sum
+from ecomlake.featurize.columns import count_of, exact_sum
+from ecomlake.vocabulary import CART, PURCHASE, REMOVE, VIEW
 
 
 def user_item_daily(events: DataFrame) -> DataFrame:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-VIEW, CART, REMOVE, PURCHASE = "view", "cart", "remove_from_cart", "purchase"
-
 
 def count_of(event_type: str) -> Column:
     """Aggregate: how many rows are events of ``event_type``."""

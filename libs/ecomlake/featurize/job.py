@@ -16,19 +16,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
+from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ecomlake import lake
-from ecomlake.config import Config
+from ecomlake.catalog import DAILY_KPIS, INTERACTIONS, ITEM_FEATURES, LABELS, SESSIONS, SILVER_EVENTS, USER_FEATURES, USER_ITEM_DAILY, Table
 from ecomlake.errors import ConfigError, InputMissingError
-from ecomlake.featurize import schemas
 from ecomlake.featurize.activity import user_item_daily
 from ecomlake.featurize.interactions import interactions
 from ecomlake.featurize.items import item_features, with_popularity_ranks
@@ -36,16 +35,20 @@ from ecomlake.featurize.kpis import daily_kpis
 from ecomlake.featurize.labels import labels
 from ecomlake.featurize.sessions import sessions
 from ecomlake.featurize.users import user_features, with_rfm_scores
-from ecomlake.job import Job, iso_date
-from ecomlake.schema import TableSchema
+from ecomlake.job import Context, SparkJob, iso_date
+from ecomlake.vocabulary import SILVER_EVENT_COLUMNS
 
 log = logging.getLogger(__name__)
 
-# Silver columns the gold tables are made of.
-EVENT_COLUMNS = (
-    "event_time", "event_date", "event_type", "user_id", "user_session", "product_id",
-    "category_id", "category_code", "brand", "price", "order_id",
-)  # fmt: skip
+
+@dataclass(frozen=True)
+class FeaturizeParams:
+    date: dt.date | None = None  # featurize this day incrementally
+    full: bool = False  # or rebuild every gold table from all of silver
+
+    def __post_init__(self) -> None:
+        if self.full == (self.date is not None):
+            raise ConfigError("featurize takes --date D or --full, not both")
 
 
 @dataclass(frozen=True)
@@ -56,127 +59,119 @@ class FeaturizeResult:
     event_dates: tuple[dt.date, ...]  # daily slices written
     snapshot_dates: tuple[dt.date, ...]  # as-of slices written
     label_cutoffs: tuple[dt.date, ...]
-    rows: dict[str, int]  # rows written per table
-    kpis: dict[str, object]  # gold.daily_kpis of the last event day written
-    seconds: float
+    rows: dict[str, int]  # rows written per table, from the Delta commits
+    kpis: dict[str, Any]  # gold.daily_kpis of the last event day written
+
+    @property
+    def rows_in(self) -> None:
+        return None
+
+    @property
+    def rows_out(self) -> int:
+        return sum(self.rows.values())
+
+    def figures(self) -> Mapping[str, float]:
+        return {f"rows_{table}": n for table, n in self.rows.items()} | {"event_days": len(self.event_dates)}
+
+    def summary(self) -> str:
+        k, days = self.kpis, self.event_dates
+        label = f"{self.snapshot_dates[0]}" if self.mode == "incremental" else f"--full {days[0]}..{days[-1]}"
+        lines = [
+            f"featurize {label}: {len(days)} event day(s), {len(self.snapshot_dates)} snapshot(s), labels for {len(self.label_cutoffs)} cut-off(s)"
+        ]
+        lines += [f"  {table:<22} {n:>12,} rows written" for table, n in self.rows.items()]
+        if k:
+            lines.append(
+                f"  {k['kpi_date']}: {k['sessions']:,} sessions by {k['active_users']:,} users ({k['new_users']:,} new); "
+                f"{k['views']:,} views, {k['carts']:,} carts, {k['purchases']:,} purchases in {k['orders']:,} orders, GMV {k['gmv']:,.2f}"
+            )
+            lines.append(
+                f"  funnel (sessions): view->cart {_pct(k['view_to_cart_rate'])}, cart->purchase {_pct(k['cart_to_purchase_rate'])}, "
+                f"converted {_pct(k['conversion_rate'])}, bounce {_pct(k['bounce_rate'])}"
+            )
+        return "\n".join(lines)
 
 
-def silver_events(spark: SparkSession, config: Config) -> DataFrame:
-    """Silver's human events (bots flagged by clean are left out of every gold table)."""
-    return lake.read_table(spark, config.lake, lake.SILVER_EVENTS).where(~F.col("is_bot")).select(*EVENT_COLUMNS)
-
-
-def featurize(spark: SparkSession, config: Config, run_date: dt.date | None = None, full: bool = False) -> FeaturizeResult:
-    """Featurize ``run_date`` incrementally, or rebuild everything with ``full``.
+def run(ctx: Context, params: FeaturizeParams) -> FeaturizeResult:
+    """Featurize a day incrementally, or rebuild everything with ``full``.
 
     Raises InputMissingError when silver has nothing for the date, ConfigError when the stored
     gold schema no longer matches the config (changed windows need ``--full``).
 
     Example:
-        >>> featurize(spark, config, dt.date(2019, 10, 1)).rows["gold.sessions"]  # the REES46 sample  # doctest: +SKIP
+        >>> run(ctx, FeaturizeParams(dt.date(2019, 10, 1))).rows["gold.sessions"]  # the REES46 sample  # doctest: +SKIP
         2547
     """
-    if full == (run_date is not None):
-        raise ValueError("give a run date or full=True, not both")
-    t0 = time.perf_counter()
-    fc = config.featurize
-    user_schema, item_schema = schemas.user_features(fc.windows_days), schemas.item_features(fc.windows_days)
-    silver = silver_events(spark, config)
-    if full:
-        event_dates = sorted(r[0] for r in silver.select("event_date").distinct().collect())
-        if not event_dates:
-            raise InputMissingError(f"{lake.SILVER_EVENTS.qualified_name(config.lake)} is empty; run `ecomlake clean` first")
-        snapshot_dates = [event_dates[0] + dt.timedelta(days=n) for n in range((event_dates[-1] - event_dates[0]).days + 1)]
-    else:
-        assert run_date is not None
-        touched = lake.read_table(spark, config.lake, lake.SILVER_EVENTS).where(
-            (F.col("ingest_date") == F.lit(run_date)) | (F.col("event_date") == F.lit(run_date))
-        )
-        event_dates = sorted(r[0] for r in touched.select("event_date").distinct().collect())
-        if not event_dates:
-            raise InputMissingError(
-                f"{lake.SILVER_EVENTS.qualified_name(config.lake)} has no events on or ingested on {run_date}; "
-                f"run `ecomlake clean --date {run_date}` first"
-            )
-        for table, schema in ((lake.USER_FEATURES, user_schema), (lake.ITEM_FEATURES, item_schema)):
-            _check_stored_schema(spark, config, table, schema)
-        snapshot_dates = [run_date]
+    spark, config, fc = ctx.spark, ctx.config, ctx.config.featurize
+    silver = lake.read(spark, config, SILVER_EVENTS).where(~F.col("is_bot")).select(*SILVER_EVENT_COLUMNS)  # flagged bots stay out of gold
+    event_dates, snapshot_dates = _dates(ctx, params, silver)
+    rows: dict[str, int] = {}
 
-    def write(df: DataFrame, table: lake.Table, schema: TableSchema, column: str, dates: Sequence[dt.date]) -> None:
-        t = time.perf_counter()
-        if full:
-            lake.write_table(df, config.lake, table, schema=schema, overwrite_schema=True)
-        else:
-            lake.write_table(df, config.lake, table, schema=schema, replace_where=_in_dates(column, dates))
-        log.info("featurize: wrote %s (%s) in %.1f s", table.qualified_name(config.lake), _in_dates(column, dates), time.perf_counter() - t)
+    def write(df: DataFrame, table: Table, column: str, dates: Sequence[dt.date]) -> None:
+        rows[table.key] = lake.write(df, config, table, None if params.full else {column: list(dates)}, rebuild=params.full)
 
     day_events = silver.where(F.col("event_date").isin(event_dates))
-    write(sessions(day_events, fc.session_gap_minutes, fc.dwell_cap_seconds), lake.SESSIONS, schemas.SESSIONS, "session_date", event_dates)
-    write(user_item_daily(day_events), lake.USER_ITEM_DAILY, schemas.USER_ITEM_DAILY, "event_date", event_dates)
-    session_history = lake.read_table(spark, config.lake, lake.SESSIONS)
-    activity_history = lake.read_table(spark, config.lake, lake.USER_ITEM_DAILY)
-    write(daily_kpis(session_history, event_dates), lake.DAILY_KPIS, schemas.DAILY_KPIS, "kpi_date", event_dates)
+    write(sessions(day_events, fc.session_gap_minutes, fc.dwell_cap_seconds), SESSIONS, "session_date", event_dates)
+    write(user_item_daily(day_events), USER_ITEM_DAILY, "event_date", event_dates)
+    session_history, activity_history = lake.read(spark, config, SESSIONS), lake.read(spark, config, USER_ITEM_DAILY)
+    write(daily_kpis(session_history, event_dates), DAILY_KPIS, "kpi_date", event_dates)
 
-    def write_snapshots(
-        make: Callable[[dt.date], DataFrame], finish: Callable[[DataFrame], DataFrame], table: lake.Table, schema: TableSchema
-    ) -> None:
-        snapshots = reduce(DataFrame.unionByName, [make(d) for d in snapshot_dates])
+    def write_snapshots(make: Callable[[dt.date], DataFrame], finish: Callable[[DataFrame], DataFrame], table: Table) -> None:
         # The ranks and scores read the snapshots several times (a histogram, then a join): compute them once.
         # On local disk only, as clean's classified rows: at 100M events a memory-then-disk cache held
         # partly built blocks in the heap next to the sorts and ran a 4g JVM out of memory.
-        snapshots = snapshots.persist(StorageLevel.DISK_ONLY)
+        snapshots = reduce(DataFrame.unionByName, [make(d) for d in snapshot_dates]).persist(StorageLevel.DISK_ONLY)
         try:
-            write(finish(snapshots), table, schema, "as_of_date", snapshot_dates)
+            write(finish(snapshots), table, "as_of_date", snapshot_dates)
         finally:
             snapshots.unpersist()
 
-    write_snapshots(lambda d: user_features(session_history, activity_history, d, fc), with_rfm_scores, lake.USER_FEATURES, user_schema)
-    write_snapshots(
-        lambda d: item_features(activity_history, d, fc), lambda df: with_popularity_ranks(df, fc.windows_days), lake.ITEM_FEATURES, item_schema
-    )
-    write_snapshots(lambda d: interactions(activity_history, d, fc), lambda df: df, lake.INTERACTIONS, schemas.INTERACTIONS)
+    write_snapshots(lambda d: user_features(session_history, activity_history, d, fc), with_rfm_scores, USER_FEATURES)
+    write_snapshots(lambda d: item_features(activity_history, d, fc), lambda df: with_popularity_ranks(df, fc.windows_days), ITEM_FEATURES)
+    write_snapshots(lambda d: interactions(activity_history, d, fc), lambda df: df, INTERACTIONS)
 
-    first_day = event_dates[0] if full else session_history.agg(F.min("session_date")).first()[0]
+    first_day = event_dates[0] if params.full else session_history.agg(F.min("session_date")).collect()[0][0]
     cutoffs = [c for c in (d - dt.timedelta(days=fc.label_horizon_days) for d in snapshot_dates) if c >= first_day]
-    if cutoffs:
-        write(
-            reduce(DataFrame.unionByName, [labels(session_history, c, fc.label_horizon_days) for c in cutoffs]),
-            lake.LABELS,
-            schemas.LABELS,
-            "cutoff_date",
-            cutoffs,
-        )
-    elif full:  # nothing observable yet: a rebuild still leaves no stale labels behind
-        write(spark.createDataFrame([], schemas.LABELS.struct()), lake.LABELS, schemas.LABELS, "cutoff_date", cutoffs)
+    if cutoffs or params.full:  # a rebuild with nothing observable yet still leaves no stale labels behind
+        made = [labels(session_history, c, fc.label_horizon_days) for c in cutoffs]
+        write(reduce(DataFrame.unionByName, made) if made else spark.createDataFrame([], LABELS.schema().struct()), LABELS, "cutoff_date", cutoffs)
+        if not cutoffs:
+            del rows[LABELS.key]  # nothing to report: the rebuild only emptied it
+    last = lake.read(spark, config, DAILY_KPIS, {"kpi_date": event_dates[-1]}, missing="empty").first()
+    mode = "full" if params.full else "incremental"
+    return FeaturizeResult(mode, tuple(event_dates), tuple(snapshot_dates), tuple(cutoffs), rows, last.asDict() if last else {})
 
-    written = [lake.SESSIONS, lake.USER_ITEM_DAILY, lake.DAILY_KPIS, lake.USER_FEATURES, lake.ITEM_FEATURES, lake.INTERACTIONS]
-    rows = {f"{t.layer}.{t.name}": lake.last_commit_rows(spark, config.lake, t) for t in written + ([lake.LABELS] if cutoffs else [])}
-    last_kpis = lake.read_table(spark, config.lake, lake.DAILY_KPIS).where(F.col("kpi_date") == F.lit(event_dates[-1])).first()
-    return FeaturizeResult(
-        mode="full" if full else "incremental",
-        event_dates=tuple(event_dates),
-        snapshot_dates=tuple(snapshot_dates),
-        label_cutoffs=tuple(cutoffs),
-        rows=rows,
-        kpis=last_kpis.asDict() if last_kpis else {},
-        seconds=time.perf_counter() - t0,
+
+def _dates(ctx: Context, params: FeaturizeParams, silver: DataFrame) -> tuple[list[dt.date], list[dt.date]]:
+    """The event days to recompute and the as-of dates to snapshot; checks a day's slices fit the stored tables."""
+    if params.full:
+        event_dates = sorted(r[0] for r in silver.select("event_date").distinct().collect())
+        if not event_dates:
+            raise InputMissingError(f"{SILVER_EVENTS.qualified_name(ctx.config.lake)} is empty; run `ecomlake clean` first")
+        return event_dates, [event_dates[0] + dt.timedelta(days=n) for n in range((event_dates[-1] - event_dates[0]).days + 1)]
+    assert params.date is not None  # FeaturizeParams checks it
+    touched = lake.read(ctx.spark, ctx.config, SILVER_EVENTS).where(
+        (F.col("ingest_date") == F.lit(params.date)) | (F.col("event_date") == F.lit(params.date))
     )
+    event_dates = sorted(r[0] for r in touched.select("event_date").distinct().collect())
+    if not event_dates:
+        raise InputMissingError(
+            f"{SILVER_EVENTS.qualified_name(ctx.config.lake)} has no events on or ingested on {params.date}; "
+            f"run `ecomlake clean --date {params.date}` first"
+        )
+    for table in (USER_FEATURES, ITEM_FEATURES):
+        _check_stored_columns(ctx, table)
+    return event_dates, [params.date]
 
 
-def _in_dates(column: str, dates: Sequence[dt.date]) -> str:
-    return f"{column} IN ({', '.join(repr(str(d)) for d in dates)})" if dates else "false"
-
-
-def _check_stored_schema(spark: SparkSession, config: Config, table: lake.Table, schema: TableSchema) -> None:
+def _check_stored_columns(ctx: Context, table: Table) -> None:
     """A day's slice must fit the stored table; changed windows change the columns."""
-    if lake.table_exists(spark, config.lake, table):
-        stored = lake.read_table(spark, config.lake, table).columns
-        if stored != schema.names:
-            changed = sorted(set(stored) ^ set(schema.names))
-            raise ConfigError(
-                f"featurize.windows_days: {table.qualified_name(config.lake)} has other columns than this config makes "
-                f"(differing: {', '.join(changed)}); rebuild it with `ecomlake featurize --full`"
-            )
+    stored, configured = lake.read(ctx.spark, ctx.config, table, missing="empty").columns, lake.schema_of(ctx.config, table).names
+    if stored != configured:
+        raise ConfigError(
+            f"featurize.windows_days: {table.qualified_name(ctx.config.lake)} has other columns than this config makes "
+            f"(differing: {', '.join(sorted(set(stored) ^ set(configured)))}); rebuild it with `ecomlake featurize --full`"
+        )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -185,31 +180,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--full", action="store_true", help="rebuild every gold table from all of silver")
 
 
-def run(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> FeaturizeResult:
-    assert spark is not None
-    r = featurize(spark, config, args.date, full=args.full)
-    k = r.kpis
-    label = f"{args.date}" if args.date else f"--full {r.event_dates[0]}..{r.event_dates[-1]}"
-    print(
-        f"featurize {label}: {len(r.event_dates)} event day(s), {len(r.snapshot_dates)} snapshot(s), "
-        f"labels for {len(r.label_cutoffs)} cut-off(s) in {r.seconds:.1f} s"
-    )
-    for table, n in r.rows.items():
-        print(f"  {table:<22} {n:>12,} rows written")
-    if k:
-        print(
-            f"  {k['kpi_date']}: {k['sessions']:,} sessions by {k['active_users']:,} users ({k['new_users']:,} new); "
-            f"{k['views']:,} views, {k['carts']:,} carts, {k['purchases']:,} purchases in {k['orders']:,} orders, GMV {k['gmv']:,.2f}"
-        )
-        print(
-            f"  funnel (sessions): view->cart {_pct(k['view_to_cart_rate'])}, cart->purchase {_pct(k['cart_to_purchase_rate'])}, "
-            f"converted {_pct(k['conversion_rate'])}, bounce {_pct(k['bounce_rate'])}"
-        )
-    return r
-
-
 def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
-JOB = Job("featurize", "Build the gold tables (sessions, features, interactions, KPIs, labels) for a day, or rebuild them all", add_arguments, run)
+JOB = SparkJob(
+    "featurize",
+    "Build the gold tables (sessions, features, interactions, KPIs, labels) for a day, or rebuild them all",
+    FeaturizeParams,
+    run,
+    add_arguments,
+)

@@ -1,4 +1,4 @@
-"""Churn and purchase labels for a cut-off date (gold.labels), and the leak-free training set.
+"""Churn and purchase labels for a cut-off date (gold.labels).
 
 For a cut-off C and horizon H: the population is every user with a session on or before C; churned
 means no session in (C, C + H]; purchased means a purchase in (C, C + H]. Features come from
@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-
-from ecomlake import lake
-from ecomlake.config import Config
 
 
 def labels(sessions: DataFrame, cutoff: dt.date, horizon_days: int) -> DataFrame:
@@ -30,14 +27,3 @@ def labels(sessions: DataFrame, cutoff: dt.date, horizon_days: int) -> DataFrame
         F.col("purchased").isNull().alias("churned"),
         F.coalesce(F.col("purchased"), F.lit(False)).alias("purchased"),
     )
-
-
-def training_set(spark: SparkSession, config: Config, cutoff: dt.date) -> DataFrame:
-    """gold.user_features as of ``cutoff`` joined to its labels: one row per user, no leakage.
-
-    Example:
-        >>> training_set(spark, config, dt.date(2019, 10, 10)).select("recency_days", "churned")  # doctest: +SKIP
-    """
-    features = lake.read_table(spark, config.lake, lake.USER_FEATURES).where(F.col("as_of_date") == F.lit(cutoff))
-    labelled = lake.read_table(spark, config.lake, lake.LABELS).where(F.col("cutoff_date") == F.lit(cutoff)).drop("cutoff_date")
-    return features.join(labelled, "user_id", how="inner")

@@ -17,7 +17,8 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from ecomlake.featurize.columns import CART, PURCHASE, REMOVE, VIEW, count_of, exact_sum, iso_weekday, seconds_between
+from ecomlake.featurize.columns import count_of, exact_sum, iso_weekday, seconds_between
+from ecomlake.vocabulary import CART, PURCHASE, REMOVE, VIEW
 
 
 def assign_sessions(events: DataFrame, gap_minutes: int, dwell_cap_seconds: int) -> DataFrame:

@@ -1,7 +1,7 @@
 """User features as of a date (gold.user_features): RFM, browsing, dwell, funnel, affinity, price.
 
 Point in time: only sessions and daily activity on or before ``as_of`` are read, so events after it
-cannot change a snapshot. Definitions of every column: ecomlake.featurize.schemas.user_features.
+cannot change a snapshot. Definitions of every column: gold.user_features in ecomlake.catalog.features.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from ecomlake.clean.rules import UNKNOWN
 from ecomlake.config import FeaturizeConfig
 from ecomlake.featurize.columns import exact_sum, ratio
 from ecomlake.featurize.ranking import with_quintile
+from ecomlake.vocabulary import UNKNOWN
 
 
 def days_before(as_of: dt.date, ts: Column) -> Column:

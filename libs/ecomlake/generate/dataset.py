@@ -11,8 +11,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from ecomlake.config import GeneratorConfig
-from ecomlake.generate import output, traffic
+from ecomlake.generate import catalog, output, traffic
 from ecomlake.generate.faults import inject_faults
+from ecomlake.manifest import write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,9 @@ def generate_dataset(spark: SparkSession, config: GeneratorConfig) -> dict[str, 
         "format": config.format,
         "users": plan.n_users,
         "bot_users": bot_users,
-        "products": plan.block * len(traffic.catalog.CATEGORIES),
+        "products": plan.block * len(catalog.CATEGORIES),
         "partitions": plan.partitions,
     }
     manifest = output.build_manifest(per_date, header)
-    output.write_manifest(spark, config.output, manifest)
+    write_manifest(config.output, manifest, spark)
     return json.loads(json.dumps(manifest, default=str))  # as read back: dates as ISO strings

@@ -43,7 +43,10 @@ def fault_of(seed: int, rates: FaultRates, has_text_format: bool) -> Column:
 
 def inject_faults(events: DataFrame, seed: int, rates: FaultRates, has_text_format: bool) -> DataFrame:
     """Add ``fault``, ``copy``, ``malformed_kind`` and ``true_event_type``, and apply the faults."""
-    draw = lambda salt: uniform(seed, salt, F.col("session_key"), F.col("seq"))  # noqa: E731
+
+    def draw(salt: str) -> Column:
+        return uniform(seed, salt, F.col("session_key"), F.col("seq"))
+
     with_fault = events.withColumn("fault", fault_of(seed, rates, has_text_format)).withColumn(
         "copy", F.explode(F.when(F.col("fault").isin(*COPY_FAULTS), F.array(F.lit(0), F.lit(1))).otherwise(F.array(F.lit(0))))
     )

@@ -1,25 +1,59 @@
-"""``ecomlake generate``: synthetic REES46-layout event files with injected faults and a manifest."""
+"""``ecomlake generate``: synthetic REES46-layout event files with injected faults and a manifest.
+
+The run's totals go to ops.run_ledger (figures ``rows``, ``human_events``, ``bot_events``,
+``fault_<kind>``); the manifest beside the files holds the configuration and the per-day counts.
+"""
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import logging
-import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from pyspark.sql import SparkSession
-
-from ecomlake import lake
-from ecomlake.config import Config, config_hash
 from ecomlake.generate.dataset import generate_dataset
-from ecomlake.generate.schemas import GENERATOR_RUNS
-from ecomlake.job import Job, iso_date
+from ecomlake.job import Context, NoParams, SparkJob, iso_date
 from ecomlake.metrics import peak_rss_mib
-from ecomlake.runinfo import code_version, new_run_id
 
-log = logging.getLogger(__name__)
 
-GENERATOR_RUNS_SCHEMA = GENERATOR_RUNS.struct()  # documented in ecomlake.generate.schemas
+@dataclass(frozen=True)
+class GenerateResult:
+    """What one generator run wrote: the manifest (totals and per-day counts) and where."""
+
+    manifest: dict[str, Any]
+    output: str
+    peak_memory_mib: float | None
+
+    @property
+    def rows_in(self) -> None:
+        return None
+
+    @property
+    def rows_out(self) -> int:
+        return int(self.manifest["totals"]["rows"])
+
+    def figures(self) -> Mapping[str, float]:
+        totals, generator = self.manifest["totals"], self.manifest["generator"]
+        return {
+            "rows": totals["rows"], "human_events": totals["human_events"], "bot_events": totals["bot_events"],
+            "events_target": generator["events"], "seed": generator["seed"], "days": generator["days"],
+            **{f"fault_{kind}": n for kind, n in totals["faults"].items()},
+        }  # fmt: skip
+
+    def summary(self) -> str:
+        totals, peak = self.manifest["totals"], self.peak_memory_mib
+        return (
+            f"generate: {totals['rows']:,} rows ({totals['human_events']:,} human events, {totals['bot_events']:,} bot events, "
+            f"{sum(totals['faults'].values()):,} faults); peak memory {f'{peak:,.0f} MiB' if peak is not None else 'n/a'}; "
+            f"{self.manifest['format']} files and _manifest in {self.output}"
+        )
+
+
+def run(ctx: Context, params: NoParams) -> GenerateResult:
+    """Generate the events of ``generator.*`` into ``generator.output``, with the manifest beside them."""
+    g = ctx.config.generator
+    assert g.output, "load_config resolves generator.output"
+    return GenerateResult(generate_dataset(ctx.spark, g), g.output, peak_rss_mib())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,43 +66,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--users", dest="generator.users", type=int, help="number of users (default events / 15)")
 
 
-def run(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> None:
-    assert spark is not None
-    g = config.generator
-    run_id, started_at, t0 = new_run_id(), dt.datetime.now(dt.UTC), time.perf_counter()
-    manifest = generate_dataset(spark, g)
-    seconds = time.perf_counter() - t0
-    totals = manifest["totals"]
-    record = spark.createDataFrame(
-        [
-            (
-                run_id,
-                started_at,
-                seconds,
-                g.seed,
-                g.format,
-                str(g.output),
-                g.start_date,
-                g.days,
-                g.events,
-                totals["rows"],
-                totals["human_events"],
-                totals["bot_events"],
-                totals["faults"],
-                config_hash(config),
-                code_version(),
-            )
-        ],
-        GENERATOR_RUNS_SCHEMA,
-    )
-    lake.write_table(record, config.lake, lake.GENERATOR_RUNS, mode="append", schema=GENERATOR_RUNS)
-    peak = peak_rss_mib()
-    peak_text = f"{peak:,.0f} MiB" if peak is not None else "n/a"
-    print(
-        f"generate: {totals['rows']:,} rows ({totals['human_events']:,} human events, {totals['bot_events']:,} bot events, "
-        f"{sum(totals['faults'].values()):,} faults) in {seconds:.1f} s = {totals['rows'] / seconds:,.0f} rows/s; "
-        f"peak memory {peak_text}; {g.format} files and _manifest in {g.output}"
-    )
-
-
-JOB = Job("generate", "Generate realistic REES46-layout events with injected faults (any size, deterministic per seed)", add_arguments, run)
+JOB = SparkJob(
+    "generate", "Generate realistic REES46-layout events with injected faults (any size, deterministic per seed)", NoParams, run, add_arguments
+)

@@ -7,10 +7,9 @@ session and position, so a seed gives byte-identical file contents on every run 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from ecomlake.generate.faults import (
@@ -21,11 +20,10 @@ from ecomlake.generate.faults import (
     MALFORMED_NON_NUMERIC_ID,
     MALFORMED_TRUNCATED,
 )
+from ecomlake.vocabulary import EVENT_TYPES
 
 REES46_COLUMNS = ("event_time", "event_type", "product_id", "category_id", "category_code", "brand", "price", "user_id", "user_session")
 CSV_HEADER = ",".join(REES46_COLUMNS)
-EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
-MANIFEST_DIR = "_manifest"  # a leading underscore: Spark's file readers skip it
 
 
 def _rees46_time(ts: Column) -> Column:
@@ -144,15 +142,3 @@ def build_manifest(per_date_rows: list[dict[str, Any]], header: dict[str, Any]) 
     totals["event_types"] = {t: sum(d["event_types"][t] for d in dates.values()) for t in EVENT_TYPES}
     totals["faults"] = {k: sum(d["faults"][k] for d in dates.values()) for k in FAULT_KINDS}
     return {**header, "totals": totals, "dates": dates}
-
-
-def write_manifest(spark: SparkSession, path: str, manifest: dict[str, Any]) -> None:
-    """Write the manifest as one JSON document under ``<path>/_manifest/`` (any Hadoop file system)."""
-    doc = json.dumps(manifest, sort_keys=True, default=str)
-    spark.createDataFrame([(doc,)], "value string").write.mode("overwrite").text(f"{path}/{MANIFEST_DIR}")
-
-
-def read_manifest(spark: SparkSession, path: str) -> dict[str, Any]:
-    """Read back the manifest written by :func:`write_manifest`."""
-    rows = spark.read.text(f"{path}/{MANIFEST_DIR}").collect()  # one small JSON document
-    return json.loads("".join(r.value for r in rows))

@@ -27,22 +27,8 @@ from pyspark.sql import functions as F
 
 from ecomlake.config import InvalidValue, from_mapping, read_yaml_mapping
 from ecomlake.errors import ConfigError
+from ecomlake.vocabulary import CANONICAL_COLUMNS, EVENT_TYPES, REQUIRED_COLUMNS
 
-# The canonical event columns every layout maps onto (bronze holds them as strings, in this order).
-CANONICAL_COLUMNS: tuple[str, ...] = (
-    "event_time",
-    "event_type",
-    "product_id",
-    "category_id",
-    "category_code",
-    "brand",
-    "price",
-    "user_id",
-    "user_session",
-    "order_id",
-)
-REQUIRED_COLUMNS = ("event_time", "event_type")  # an event without a time or a type is not an event
-CANONICAL_EVENT_TYPES = ("view", "cart", "remove_from_cart", "purchase")
 # time_format values that are not Spark datetime patterns.
 EPOCH_MILLIS, EPOCH_SECONDS, TYPED_TIMESTAMP = "epoch_millis", "epoch_seconds", "timestamp"
 # How ingest renders a typed (Parquet) timestamp as text; parse_event_time reads it back with this pattern.
@@ -83,8 +69,8 @@ class Layout:
             if canonical not in self.columns:
                 raise InvalidValue("columns", f"must map {canonical} (required: {', '.join(REQUIRED_COLUMNS)})")
         for source_value, canonical in self.event_types.items():
-            if canonical not in CANONICAL_EVENT_TYPES:
-                raise InvalidValue(f"event_types.{source_value}", f"must be one of {', '.join(CANONICAL_EVENT_TYPES)}; got {canonical!r}")
+            if canonical not in EVENT_TYPES:
+                raise InvalidValue(f"event_types.{source_value}", f"must be one of {', '.join(EVENT_TYPES)}; got {canonical!r}")
         if not self.time_format.strip():
             raise InvalidValue("time_format", f"must be a Spark datetime pattern or one of {EPOCH_MILLIS}, {EPOCH_SECONDS}, {TYPED_TIMESTAMP}")
         for key in self.options:

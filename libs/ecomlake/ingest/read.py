@@ -26,11 +26,9 @@ from pyspark.sql import types as T
 
 from ecomlake.config import IngestConfig
 from ecomlake.errors import ConfigError, InputMissingError
-from ecomlake.ingest.layouts import CANONICAL_COLUMNS, CORRUPT_RECORD_COLUMN, Layout, map_event_type
-from ecomlake.ingest.schemas import BRONZE
+from ecomlake.ingest.layouts import CORRUPT_RECORD_COLUMN, Layout, map_event_type
+from ecomlake.vocabulary import CANONICAL_COLUMNS
 
-# The contract between ingest and cleaning, documented column by column in ecomlake.ingest.schemas.
-BRONZE_SCHEMA = BRONZE.struct()
 SOURCE_FILE = "source_file"
 # Hadoop spells a local file "file:///x" when listing and "file:/x" in _metadata.file_path.
 _EMPTY_AUTHORITY = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):///")
@@ -141,7 +139,7 @@ def read_raw(spark: SparkSession, layout: Layout, paths: Sequence[str]) -> DataF
 
 
 def to_bronze(raw: DataFrame, layout: Layout, ingest_date: dt.date, ingested_at: dt.datetime, run_id: str) -> DataFrame:
-    """Map the raw columns onto BRONZE_SCHEMA: canonical names, event types mapped, unmapped columns NULL.
+    """Map the raw columns onto bronze.events (ecomlake.catalog.events): canonical names, event types mapped, unmapped columns NULL.
 
     A pure transform of :func:`read_raw`'s output; values stay the strings they were.
     """
@@ -161,17 +159,3 @@ def to_bronze(raw: DataFrame, layout: Layout, ingest_date: dt.date, ingested_at:
         F.lit(ingested_at).cast("timestamp").alias("ingested_at"),
         F.lit(run_id).alias("run_id"),
     )
-
-
-def replace_predicate(ingest_date: dt.date, files: Sequence[str]) -> str:
-    """The Delta ``replaceWhere`` of one ingest: this date's rows from these files, nothing else.
-
-    Example:
-        >>> replace_predicate(dt.date(2019, 10, 1), ["file:/l/a.csv"])
-        "ingest_date = DATE'2019-10-01' AND source_file IN ('file:/l/a.csv')"
-    """
-
-    def literal(text: str) -> str:
-        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-    return f"ingest_date = DATE'{ingest_date.isoformat()}' AND source_file IN ({', '.join(literal(f) for f in files)})"

@@ -9,5 +9,8 @@
 - ``worker``: the ``python -m ecomlake.lstm.worker <spec.json>`` entry point horovodrun starts;
 - ``metrics``: accuracy, F1 and ROC-AUC in numpy.
 
-The ``train-lstm`` / ``score-lstm`` jobs (``job``, ``evaluate``, ``scoring``, ``schemas``) drive these from Spark.
+The jobs drive these from Spark: ``train_job`` (``ecomlake train-lstm``, with ``evaluate``: the test metrics beside the
+baselines) and ``score_job`` (``ecomlake score-lstm``, with ``scoring``: sequences through the model in mapInPandas).
 """
+
+MODEL = "lstm"  # the model's name in ml.model_runs and under <lake.root>/models/

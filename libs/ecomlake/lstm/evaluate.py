@@ -17,21 +17,23 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from pyspark.sql import SparkSession
+from numpy.typing import NDArray
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ecomlake import lake
-from ecomlake.config import Config
+from ecomlake.config import LstmConfig
 from ecomlake.lstm import metrics
-from ecomlake.lstm.model import FEATURES, predict
+from ecomlake.lstm.model import FEATURES, SequenceModel, predict
+from ecomlake.vocabulary import CART, EVENT_TYPES
 
 log = logging.getLogger(__name__)
 
-CART_ID = 2  # event_types id of an add-to-cart (ecomlake.sequences.build.EVENT_TYPES)
+CART_ID = EVENT_TYPES.index(CART) + 1  # event_types id of an add-to-cart (ids start at 1; 0 is padding)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,8 +64,11 @@ def read_split(dataset_dir: str, split: str) -> pd.DataFrame:
     return pq.read_table(f"{dataset_dir}/{split}", columns=columns).to_pandas()
 
 
-def evaluate(spark: SparkSession, config: Config, model: object, dataset_dir: str) -> Evaluation:
-    """The LSTM and the baselines on the test split of the dataset at ``dataset_dir`` (a local path)."""
+def evaluate(spark: SparkSession, model: SequenceModel, dataset_dir: str, propensity_scores: DataFrame) -> Evaluation:
+    """The LSTM and the baselines on the test split of the dataset at ``dataset_dir`` (a local path).
+
+    ``propensity_scores`` is gold.propensity_scores (may be empty): the MLlib churn baseline's scores.
+    """
     test = read_split(dataset_dir, "test")
     probs = predict(model, {c: test[c].to_numpy() for c in FEATURES})
     y_next, y_purchase = test["next_event"].to_numpy(), test["purchase_label"].to_numpy()
@@ -84,7 +89,7 @@ def evaluate(spark: SparkSession, config: Config, model: object, dataset_dir: st
     markov_purchase = np.array([purchase_by_last.get((int(t), bool(c)), overall_rate) for t, c in zip(last_type, has_cart, strict=True)])
     rows.append(_metrics("last_event", y_next, markov_next, y_purchase, markov_purchase, churn.assign(score=0.5), "score"))
 
-    propensity = _propensity_scores(spark, config, churn)
+    propensity = _propensity_scores(propensity_scores, churn)
     lstm_on_same = None
     if propensity is not None and len(propensity):
         lstm_on_same = metrics.roc_auc(propensity["churn_label"].to_numpy(), propensity["lstm"].to_numpy())
@@ -103,7 +108,13 @@ def evaluate(spark: SparkSession, config: Config, model: object, dataset_dir: st
 
 
 def _metrics(
-    name: str, y_next: np.ndarray, predicted: np.ndarray, y_purchase: np.ndarray, purchase_score: np.ndarray, churn: pd.DataFrame, churn_column: str
+    name: str,
+    y_next: NDArray[Any],
+    predicted: NDArray[Any],
+    y_purchase: NDArray[Any],
+    purchase_score: NDArray[Any],
+    churn: pd.DataFrame,
+    churn_column: str,
 ) -> ModelMetrics:
     return ModelMetrics(
         name,
@@ -116,7 +127,7 @@ def _metrics(
     )
 
 
-def _churn_frame(test: pd.DataFrame, churn_probability: np.ndarray) -> pd.DataFrame:
+def _churn_frame(test: pd.DataFrame, churn_probability: NDArray[Any]) -> pd.DataFrame:
     """Each labelled user's last test sample per day: (user_id, anchor_date, churn_label, lstm)."""
     frame = test[["user_id", "anchor_date", "anchor_time", "churn_label"]].assign(lstm=churn_probability)
     labelled = frame[frame["churn_label"] >= 0].sort_values(["user_id", "anchor_date", "anchor_time"])
@@ -138,29 +149,79 @@ def _train_transitions(spark: SparkSession, dataset_dir: str) -> pd.DataFrame:
 
 
 def _markov(transitions: pd.DataFrame, fallback: int) -> tuple[dict[int, int], dict[tuple[int, bool], float]]:
-    """The most likely next event per last event type, and the purchase rate per (last type, cart in context)."""
-    by_last = transitions.groupby(["last_type", "next_event"])["samples"].sum().reset_index()
-    next_by_last = {
-        int(t): int(g.sort_values(["samples", "next_event"], ascending=[False, True])["next_event"].iloc[0]) for t, g in by_last.groupby("last_type")
-    }
-    rates = transitions.groupby(["last_type", "has_cart"])[["purchases", "samples"]].sum()
-    purchase_by_last = {(int(t), bool(c)): float(r.purchases / r.samples) for (t, c), r in rates.iterrows() if r.samples}
+    """The most likely next event per last event type (ties: the lowest class), and the purchase rate per (last type, cart in context)."""
+    samples: dict[int, dict[int, int]] = {}
+    purchases: dict[tuple[int, bool], tuple[float, float]] = {}
+    for r in transitions.to_dict("records"):  # a few dozen rows: (last type, cart, next event) combinations
+        last, cart, n = int(r["last_type"]), bool(r["has_cart"]), int(r["samples"])
+        by_next = samples.setdefault(last, {})
+        by_next[int(r["next_event"])] = by_next.get(int(r["next_event"]), 0) + n
+        bought, seen = purchases.get((last, cart), (0.0, 0.0))
+        purchases[(last, cart)] = (bought + float(r["purchases"]), seen + n)
+    next_by_last = {last: min(by_next, key=lambda e: (-by_next[e], e)) for last, by_next in samples.items()}
+    purchase_by_last = {key: bought / seen for key, (bought, seen) in purchases.items() if seen}
     return next_by_last or {0: fallback}, purchase_by_last
 
 
-def _propensity_scores(spark: SparkSession, config: Config, churn: pd.DataFrame) -> pd.DataFrame | None:
-    """``churn`` joined to gold.propensity_scores (churned) of the same users and days; None without that table."""
-    if churn.empty or not lake.table_exists(spark, config.lake, lake.PROPENSITY_SCORES):
+def _propensity_scores(propensity_scores: DataFrame, churn: pd.DataFrame) -> pd.DataFrame | None:
+    """``churn`` joined to gold.propensity_scores (churned) of the same users and days; None when there are none."""
+    if churn.empty:
         return None
     days = sorted({d if isinstance(d, dt.date) else pd.Timestamp(d).date() for d in churn["anchor_date"]})
     scores = (
-        lake.read_table(spark, config.lake, lake.PROPENSITY_SCORES)
-        .where((F.col("target") == "churned") & F.col("run_date").isin(days))
+        propensity_scores.where((F.col("target") == "churned") & F.col("run_date").isin(days))
         .select("user_id", F.col("run_date").alias("anchor_date"), "probability")
         .toPandas()
     )
     if scores.empty:
         log.info("no gold.propensity_scores for %s: the propensity baseline is left out", days)
         return None
-    churn = churn.assign(anchor_date=[d if isinstance(d, dt.date) else pd.Timestamp(d).date() for d in churn["anchor_date"]])
+    churn = churn.assign(
+        anchor_date=pd.Series([d if isinstance(d, dt.date) else pd.Timestamp(d).date() for d in churn["anchor_date"]], index=churn.index)
+    )
     return churn.merge(scores, on=["user_id", "anchor_date"], how="inner")
+
+
+def metrics_records(
+    evaluation: Evaluation, run_date: dt.date, version: str, dataset_version: str, training: dict[str, Any], train_seconds: float, lc: LstmConfig
+) -> list[dict[str, Any]]:
+    """ml.lstm_metrics records: one per model (the LSTM and the baselines); the training run's figures on the LSTM's."""
+    history = training.get("history") or []
+    rates = [h["samples_per_second"] for h in history if h.get("samples_per_second")]
+    lstm_run = {
+        "launcher": lc.launcher, "processes": int(training.get("world_size") or lc.num_proc), "reader": lc.reader,
+        "epochs_run": int(training["epochs_run"]), "best_epoch": int(training["best_epoch"]),
+        "best_validation_loss": float(min(h["val_loss"] for h in history)) if history else None, "train_seconds": train_seconds,
+        "samples_per_second": float(sum(rates) / len(rates)) if rates else None,
+    }  # fmt: skip
+    return [
+        {
+            "run_date": run_date, "model_version": version, "dataset_version": dataset_version, "model": m.model, "test_rows": m.test_rows,
+            "next_event_accuracy": finite(m.next_event_accuracy), "next_event_macro_f1": finite(m.next_event_macro_f1),
+            "purchase_roc_auc": finite(m.purchase_roc_auc), "churn_roc_auc": finite(m.churn_roc_auc), "churn_rows": m.churn_rows,
+            **(lstm_run if m.model == "lstm" else {}),
+        }
+        for m in evaluation.models
+    ]  # fmt: skip
+
+
+def metrics_table(evaluation: Evaluation) -> str:
+    """The test metrics of the LSTM and the baselines, as text."""
+    lines = [f"    {'model':<14} {'test rows':>9} {'next acc':>8} {'macro-F1':>8} {'purch AUC':>9} {'churn AUC':>9} {'churn rows':>10}"]
+
+    def fmt(x: float | None) -> str:
+        return "     n/a" if x is None or x != x else f"{x:8.4f}"
+
+    for m in evaluation.models:
+        lines.append(
+            f"    {m.model:<14} {m.test_rows:>9,} {fmt(m.next_event_accuracy)} {fmt(m.next_event_macro_f1)} "
+            f"{fmt(m.purchase_roc_auc):>9} {fmt(m.churn_roc_auc):>9} {m.churn_rows:>10,}"
+        )
+    if evaluation.lstm_churn_on_propensity_users is not None:
+        lines.append(f"    lstm churn ROC-AUC on the propensity rows' users: {evaluation.lstm_churn_on_propensity_users:.4f}")
+    return "\n".join(lines)
+
+
+def finite(x: float | None) -> float | None:
+    """None for a missing or NaN metric (one class in the labels): NULL in the tables."""
+    return None if x is None or x != x else x

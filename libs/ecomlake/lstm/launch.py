@@ -117,7 +117,7 @@ class _TeeTail(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, text: str) -> int:
+    def write(self, text: str | bytes) -> int:  # some writers hand bytes to sys.stdout's stand-in
         if isinstance(text, bytes):
             text = text.decode(errors="replace")
         self._target.write(text)
@@ -228,7 +228,7 @@ def _horovodrun(spec: TrainSpec, num_proc: int, timeout_s: float | None) -> dict
     return json.loads(result_path.read_text())
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM the launch's process group, SIGKILL it if still alive 5 s later."""
     for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
         try:
@@ -255,6 +255,9 @@ def _torch_distributor(spec: TrainSpec, num_proc: int) -> dict[str, Any]:
 
     distributor = TorchDistributor(num_processes=num_proc, local_mode=False, use_gpu=bool(spec.config.get("use_gpu")))
     try:
-        return distributor.run(train_worker, spec, "torch")
+        result = distributor.run(train_worker, spec, "torch")  # rank 0's return value: train_worker's dict
+        if not isinstance(result, dict):
+            raise TypeError(f"TorchDistributor returned {type(result).__name__}, not train_worker's result")
+        return result
     except Exception as e:
         raise _failed("TorchDistributor", spec, e, "") from e  # it only says a task failed: the recorded tracebacks say why

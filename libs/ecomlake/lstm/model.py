@@ -27,17 +27,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
+from numpy.typing import NDArray
 from torch import nn
 from torch.nn import functional as F
 
 from ecomlake.config import LstmConfig
+from ecomlake.vocabulary import NEXT_EVENT_CLASSES
 
 FEATURES = ("event_types", "items", "categories", "prices", "gaps")  # model inputs, n x L each
 LABELS = ("next_event", "purchase_label", "churn_label")
 COLUMNS = FEATURES + LABELS  # what training reads: nothing else (user_id, anchor_time, ... stay on disk)
 NUMERIC_FEATURES = ("prices", "gaps")
-NEXT_EVENT_CLASSES = ("view", "cart", "remove_from_cart", "purchase", "exit")
 VOCAB_KEYS = ("event_types", "items", "categories")
 PREDICT_CHUNK = 4096  # rows per forward pass in predict (bounds memory on large pandas batches)
 
@@ -98,7 +100,7 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if hasattr(model, "module") and isinstance(model.module, nn.Module) else model
 
 
-def _matrix(values: Any, dtype: type) -> np.ndarray:
+def _matrix(values: Any, dtype: type) -> NDArray[Any]:
     """An n x L array of ``dtype`` from a 2-D array or a column of equal-length arrays (pandas / Arrow)."""
     a = np.asarray(values)
     if a.dtype == object:  # a pandas column of arrays
@@ -259,7 +261,7 @@ def load_model(path: str | os.PathLike[str]) -> tuple[SequenceModel, dict[str, A
     return model, meta
 
 
-def predict(model: nn.Module, batch: Mapping[str, Any], chunk_rows: int = PREDICT_CHUNK) -> dict[str, np.ndarray]:
+def predict(model: nn.Module, batch: Mapping[str, Any] | pd.DataFrame, chunk_rows: int = PREDICT_CHUNK) -> dict[str, NDArray[Any]]:
     """Probabilities for a batch of sequences (numpy n x L arrays, or pandas columns of arrays, per FEATURES).
 
     Returns ``next_event_probs`` (n x 5, float32, classes in NEXT_EVENT_CLASSES order), ``purchase_probability``

@@ -14,7 +14,7 @@ changes the reading order, never the membership; every epoch a shard reads the s
   fallback should petastorm misbehave (it is no longer maintained).
 - ``memory``: the shard's rows loaded once as tensors (the benchmark's upper bound for feeding the model).
 
-petastorm is unmaintained and has lost rows before (0.13.1, see STACK.md), so nothing trusts it: the
+petastorm is unmaintained and has lost rows before (0.13.1, see docs/stack.md), so nothing trusts it: the
 expected rows of a shard come from the Parquet footers (``expected_rows``, no data read) and the training
 loop compares each epoch's delivered rows with them, raising ``RowShortfallError``.
 
@@ -32,15 +32,17 @@ import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from numpy.typing import NDArray
 
 from ecomlake.errors import ConfigError, DataQualityError, InputMissingError
 
-Batch = dict[str, np.ndarray]
+Batch = dict[str, NDArray[Any]]
 READER_KINDS = ("petastorm", "pyarrow", "memory")
 PETASTORM_WORKERS = 1  # reader threads per process: 1 keeps the order reproducible, and the machine has 2 cores for 2 trainers
 
@@ -58,7 +60,7 @@ class RowShortfallError(DataQualityError):
             "and check the split's files."
         )
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]  # keeps the fields when pickled across processes
+    def __reduce__(self) -> tuple[type[RowShortfallError], tuple[Any, ...]]:  # keeps the fields when pickled across processes
         return (type(self), (self.split_dir, self.cur_shard, self.shard_count, self.expected, self.delivered, self.kind))
 
 
@@ -133,7 +135,7 @@ def _check_shard(cur_shard: int, shard_count: int) -> None:
         raise ValueError(f"cur_shard must be in [0, shard_count), got {cur_shard} of {shard_count}")
 
 
-def _column_to_numpy(column: pa.ChunkedArray, name: str) -> np.ndarray:
+def _column_to_numpy(column: pa.ChunkedArray, name: str) -> NDArray[Any]:
     """A column as numpy: lists of equal length become an n x L matrix (a ragged list is a data error)."""
     if not pa.types.is_list(column.type) and not pa.types.is_large_list(column.type):
         return column.to_numpy()
@@ -251,7 +253,7 @@ class MemoryShard:
         self.tensors = to_tensors(merged) if merged else {c: torch.zeros(0) for c in columns}
         self.rows = int(len(self.tensors[self.columns[0]]))
 
-    def batches(self, batch_size: int, seed: int, shuffle: bool = True) -> Iterator[dict]:
+    def batches(self, batch_size: int, seed: int, shuffle: bool = True) -> Iterator[dict[str, Any]]:
         """Batches of tensors (a fresh permutation per ``seed``)."""
         import torch
 

@@ -10,31 +10,34 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from ecomlake.catalog import LSTM_SCORES
 from ecomlake.config import Config
-from ecomlake.lstm.schemas import LSTM_SCORES
 from ecomlake.sequences import build
-from ecomlake.sequences.job import events_for
+from ecomlake.vocabulary import NEXT_EVENT_CLASSES
 
 SCORE_COLUMNS = ("user_id", "anchor_time", "length", *build.STEP_COLUMNS)
 
 
-def latest_sequences(spark: SparkSession, config: Config, run_date: dt.date, dataset_dir: str, length: int, unit: str) -> DataFrame:
+def latest_sequences(
+    silver: DataFrame, items: DataFrame, categories: DataFrame, config: Config, run_date: dt.date, length: int, unit: str
+) -> DataFrame:
     """One row per user with events in the lookback days up to ``run_date``: their newest sequence, padded.
 
+    ``items`` and ``categories`` are the vocabularies saved with the dataset the model was trained on.
     Only each user's last ``length + 1`` events are sessionised and windowed (the extra one gives the
     oldest event its real time gap), instead of the whole lookback.
     """
-    first_anchor = run_date - dt.timedelta(days=config.sequences.lookback_days - 1)
-    events = events_for(spark, config, first_anchor, run_date)
+    sc = config.sequences
+    first_anchor = run_date - dt.timedelta(days=sc.lookback_days - 1)
+    events = build.context_events(silver, first_anchor, run_date, sc.lookback_days, sc.include_bots)
     newest_first = Window.partitionBy("user_id").orderBy(*[F.col(c).desc() for c in build.EVENT_ORDER])
     recent = events.withColumn("_n", F.row_number().over(newest_first)).where(F.col("_n") <= length + 1).drop("_n")
-    items, categories = spark.read.parquet(f"{dataset_dir}/vocab/items"), spark.read.parquet(f"{dataset_dir}/vocab/categories")
     fc = config.featurize
     return (
         build.steps(build.with_vocabulary_ids(recent, items, categories), unit, length, fc.session_gap_minutes, fc.dwell_cap_seconds)
@@ -47,9 +50,9 @@ def latest_sequences(spark: SparkSession, config: Config, run_date: dt.date, dat
 def score_sequences(sequences: DataFrame, checkpoint: bytes, model_version: str, run_date: dt.date) -> DataFrame:
     """gold.lstm_scores rows: ``sequences`` (``latest_sequences``) through the checkpoint's model."""
     broadcast = sequences.sparkSession.sparkContext.broadcast(checkpoint)
-    classes = build.NEXT_EVENT_CLASSES
+    classes = NEXT_EVENT_CLASSES
 
-    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def score(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         import torch
 
         from ecomlake.lstm.model import SequenceModel, config_from_dict, predict
@@ -83,7 +86,7 @@ def score_sequences(sequences: DataFrame, checkpoint: bytes, model_version: str,
     )
     scored = sequences.mapInPandas(score, output)
     return scored.select(*[F.col(c) for c in scored.columns], F.lit(run_date).alias("run_date"), F.lit(model_version).alias("model_version")).select(
-        *LSTM_SCORES.names
+        *LSTM_SCORES.schema().names
     )
 
 

@@ -40,14 +40,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from ecomlake.config import LstmConfig
-from ecomlake.errors import ConfigError, DataQualityError, InputMissingError
+from ecomlake.errors import ConfigError, DataQualityError
 from ecomlake.lstm.distributed import Comm, make_comm
 from ecomlake.lstm.model import (
     COLUMNS,
     FEATURES,
-    NEXT_EVENT_CLASSES,
     NUMERIC_FEATURES,
     SequenceModel,
     combine_loss,
@@ -61,6 +61,8 @@ from ecomlake.lstm.model import (
     unwrap,
 )
 from ecomlake.lstm.readers import RowShortfallError, open_batches, rows_per_shard
+from ecomlake.manifest import read_manifest
+from ecomlake.vocabulary import NEXT_EVENT_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +79,7 @@ class TrainSpec:
     """Everything a training process needs, picklable and JSON-able (it crosses Spark, cloudpickle and horovodrun).
 
     ``config`` is the lstm section as a dict (``dataclasses.asdict(LstmConfig)``); ``manifest`` the dataset's
-    manifest.json; ``backend`` the default for ``train_worker``; ``fail_after_epoch`` injects a crash after that
+    manifest; ``backend`` the default for ``train_worker``; ``fail_after_epoch`` injects a crash after that
     epoch's checkpoint; ``timeout_s`` bounds torch.distributed's collectives; ``launched_at`` (epoch seconds,
     set by ``launch``) lets the workers report the launcher's startup time; ``reader`` overrides
     ``config["reader"]`` (the benchmark's ``memory``).
@@ -97,10 +99,10 @@ class TrainSpec:
     def create(
         cls, dataset_dir: str | Path, cfg: LstmConfig, checkpoint_dir: str | Path, manifest: Mapping[str, Any] | None = None, **kw: Any
     ) -> TrainSpec:
-        """A spec from a dataset folder (its manifest.json read unless given) and the lstm config section."""
+        """A spec from a dataset folder (its manifest read unless given) and the lstm config section."""
         dataset_dir = Path(dataset_dir).resolve()
         if manifest is None:
-            manifest = read_manifest(dataset_dir)
+            manifest = read_manifest(str(dataset_dir), written_by="sequences")
         return cls(str(dataset_dir), dict(manifest), dataclasses.asdict(cfg), str(Path(checkpoint_dir).resolve()), **kw)
 
     @property
@@ -114,14 +116,6 @@ class TrainSpec:
     @classmethod
     def from_json(cls, text: str) -> TrainSpec:
         return cls(**json.loads(text))
-
-
-def read_manifest(dataset_dir: str | Path) -> dict[str, Any]:
-    """The dataset's manifest.json."""
-    path = Path(dataset_dir) / "manifest.json"
-    if not path.is_file():
-        raise InputMissingError(f"no {path}; build the sequences dataset first (ecomlake sequences)")
-    return json.loads(path.read_text())
 
 
 @dataclass
@@ -153,7 +147,7 @@ def _rows(batch: Mapping[str, Any]) -> int:
     return int(len(next(iter(batch.values()))))
 
 
-def _zero_batch(sequence_length: int) -> dict[str, np.ndarray]:
+def _zero_batch(sequence_length: int) -> dict[str, NDArray[Any]]:
     """One all-padding row: what a rank with no data left runs its idle steps on."""
     batch = {c: np.zeros((1, sequence_length), np.float32 if c in NUMERIC_FEATURES else np.int64) for c in FEATURES}
     batch.update(next_event=np.zeros(1, np.int64), purchase_label=np.zeros(1, np.int64), churn_label=np.full(1, -1, np.int64))
@@ -325,93 +319,139 @@ def train_next_weights(manifest: Mapping[str, Any], cfg: LstmConfig) -> torch.Te
     return next_event_weights(counts)
 
 
+@dataclass
+class _Run:
+    """What stays fixed across a training run's epochs (one per process)."""
+
+    spec: TrainSpec
+    cfg: LstmConfig
+    comm: Comm
+    reader: str
+    train_dir: Path
+    val_dir: Path
+    train_shards: list[int]
+    val_shards: list[int]
+    steps: int
+    sequence_length: int
+    next_weights: torch.Tensor | None
+
+    @classmethod
+    def open(cls, spec: TrainSpec, cfg: LstmConfig, comm: Comm) -> _Run:
+        manifest = spec.manifest
+        dataset = Path(spec.dataset_dir)
+        train_dir, val_dir = dataset / TRAIN, dataset / VALIDATION
+        # Every rank computes every shard's size from the footers (cheap, no data), so all agree on the step count.
+        train_shards = rows_per_shard(train_dir, comm.size)
+        return cls(
+            spec=spec,
+            cfg=cfg,
+            comm=comm,
+            reader=spec.reader or cfg.reader,
+            train_dir=train_dir,
+            val_dir=val_dir,
+            train_shards=train_shards,
+            val_shards=rows_per_shard(val_dir, comm.size),
+            steps=min(math.ceil(r / cfg.batch_size) for r in train_shards),
+            sequence_length=int(manifest["sequence_length"]),
+            next_weights=train_next_weights(manifest, cfg),
+        )
+
+    def split_rows(self, split: str) -> int:
+        return int(self.spec.manifest["splits"][split]["rows"])
+
+
+def _resume(run: _Run, model: torch.nn.Module, optimizer: torch.optim.Optimizer, ckpt: Mapping[str, Any], path: Path, lr: float) -> _State:
+    """Load ``last.pt`` into the prepared model and optimizer; the state to continue from."""
+    _check_resumable(ckpt, run.spec, run.cfg, path)
+    unwrap(model).load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    for group in optimizer.param_groups:
+        group["lr"] = lr  # the world size may differ from the interrupted run's
+    state = _State(**{f.name: ckpt[f.name] for f in dataclasses.fields(_State)})
+    if run.comm.rank == 0:
+        log.info("resuming from %s: epoch %d done, best validation loss %.5f", path, state.epoch, state.best_val_loss)
+    return state
+
+
+def _validate(run: _Run, model: torch.nn.Module) -> tuple[float, dict[str, float], int, float]:
+    """Validation loss, the summed totals, the rows read and the seconds, the same on every rank."""
+    comm, cfg = run.comm, run.cfg
+    start = time.perf_counter()
+    batches = open_batches(run.reader, run.val_dir, COLUMNS, cfg.batch_size, comm.rank, comm.size, cfg.seed, 0, shuffle=False)
+    local = evaluate_batches(model, batches, comm.device, run.next_weights)
+    totals = dict(zip(SUM_KEYS, comm.allreduce_sum([local[k] for k in SUM_KEYS]), strict=True))
+    val_rows = _check_rows(comm, run.val_dir, run.val_shards, int(local["rows"]), run.split_rows(VALIDATION), run.reader)
+    return float(combine_loss(totals, cfg)), totals, sum(val_rows), time.perf_counter() - start
+
+
+def _advance(state: _State, epoch: int, val_loss: float, comm: Comm, cfg: LstmConfig) -> tuple[bool, bool]:
+    """Record ``epoch`` in ``state``: (improved, stop), one decision for all ranks."""
+    # Their sums are equal, but a broadcast makes the decision one by construction.
+    improved, stop = comm.broadcast_object((val_loss < state.best_val_loss, val_loss >= state.best_val_loss and state.bad_epochs + 1 >= cfg.patience))
+    state.epoch = epoch
+    if improved:
+        state.best_val_loss, state.best_epoch, state.bad_epochs = val_loss, epoch, 0
+    else:
+        state.bad_epochs += 1
+    state.stopped_early = bool(stop)
+    state.finished = bool(stop) or epoch == cfg.epochs
+    return bool(improved), bool(stop)
+
+
+def _epoch_record(
+    epoch: int, run: _Run, loss_sum: float, trained: float, seconds: float, val: tuple[float, dict[str, float], int, float]
+) -> dict[str, Any]:
+    """One line of the history (every rank's sums; seconds are the mean over ranks)."""
+    val_loss, totals, val_rows, val_seconds = val
+    mean_seconds = seconds / run.comm.size
+    return {
+        "epoch": epoch,
+        "train_loss": loss_sum / trained if trained else math.nan,
+        "val_loss": val_loss,
+        "val_next_accuracy": totals["next_correct"] / totals["rows"] if totals["rows"] else math.nan,
+        "train_rows": int(trained),
+        "delivered_rows": int(sum(run.train_shards)),
+        "val_rows": int(val_rows),
+        "seconds": mean_seconds,
+        "val_seconds": val_seconds,
+        "samples_per_second": trained / mean_seconds if mean_seconds else math.nan,
+    }
+
+
 def _train(spec: TrainSpec, cfg: LstmConfig, comm: Comm, started_at: float) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads_per_proc)
-    manifest = spec.manifest
-    reader = spec.reader or cfg.reader
-    dataset = Path(spec.dataset_dir)
-    train_dir, val_dir = dataset / TRAIN, dataset / VALIDATION
-    sequence_length = int(manifest["sequence_length"])
-    # Every rank computes every shard's size from the footers (cheap, no data), so all agree on the step count.
-    train_shards = rows_per_shard(train_dir, comm.size)
-    val_shards = rows_per_shard(val_dir, comm.size)
-    steps = min(math.ceil(r / cfg.batch_size) for r in train_shards)
-
-    device = comm.device
-    next_weights = train_next_weights(manifest, cfg)
-    model = SequenceModel(cfg, manifest["vocab"]).to(device)
+    run = _Run.open(spec, cfg, comm)
+    model: torch.nn.Module = SequenceModel(cfg, spec.manifest["vocab"]).to(comm.device)
     lr = cfg.learning_rate * comm.size
     optimizer: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     ckpt_dir = Path(spec.checkpoint_dir)
     last_path = ckpt_dir / "last.pt"
-    state, resumed_from = _State(), None
     ckpt = load_checkpoint(last_path) if last_path.exists() else None
     model, optimizer = comm.prepare(model, optimizer, broadcast=ckpt is None)
-    if ckpt is not None:
-        _check_resumable(ckpt, spec, cfg, last_path)
-        unwrap(model).load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        for group in optimizer.param_groups:
-            group["lr"] = lr  # the world size may differ from the interrupted run's
-        state = _State(**{f.name: ckpt[f.name] for f in dataclasses.fields(_State)})
-        resumed_from = state.epoch
-        if comm.rank == 0:
-            log.info("resuming from %s: epoch %d done, best validation loss %.5f", last_path, state.epoch, state.best_val_loss)
-    if state.finished:
-        return _result(spec, comm, state, resumed_from, started_at, steps, lr)
+    state = _resume(run, model, optimizer, ckpt, last_path, lr) if ckpt is not None else _State()
+    resumed_from = state.epoch if ckpt is not None else None
 
-    for epoch in range(state.epoch + 1, cfg.epochs + 1):
+    first = cfg.epochs + 1 if state.finished else state.epoch + 1  # a finished run's resume trains nothing
+    for epoch in range(first, cfg.epochs + 1):
         torch.manual_seed(cfg.seed * 1_000 + epoch)  # dropout: the same on a resumed run as on an uninterrupted one
-        batches = open_batches(reader, train_dir, COLUMNS, cfg.batch_size, comm.rank, comm.size, cfg.seed, epoch)
-        stats = train_epoch(model, optimizer, batches, steps, cfg, device, sequence_length, next_weights)
+        batches = open_batches(run.reader, run.train_dir, COLUMNS, cfg.batch_size, comm.rank, comm.size, cfg.seed, epoch)
+        stats = train_epoch(model, optimizer, batches, run.steps, cfg, comm.device, run.sequence_length, run.next_weights)
         loss_sum, trained, seconds = comm.allreduce_sum([stats.loss_sum, stats.trained_rows, stats.seconds])
-        _check_rows(comm, train_dir, train_shards, stats.delivered_rows, int(manifest["splits"][TRAIN]["rows"]), reader)
-
-        val_start = time.perf_counter()
-        val_batches = open_batches(reader, val_dir, COLUMNS, cfg.batch_size, comm.rank, comm.size, cfg.seed, 0, shuffle=False)
-        local = evaluate_batches(model, val_batches, device, next_weights)
-        totals = dict(zip(SUM_KEYS, comm.allreduce_sum([local[k] for k in SUM_KEYS]), strict=True))
-        val_rows = _check_rows(comm, val_dir, val_shards, int(local["rows"]), int(manifest["splits"][VALIDATION]["rows"]), reader)
-        val_loss = float(combine_loss(totals, cfg))
-        val_seconds = time.perf_counter() - val_start
-
-        # One decision for all ranks (their sums are equal, but a broadcast makes it so by construction).
-        improved, stop = comm.broadcast_object(
-            (val_loss < state.best_val_loss, val_loss >= state.best_val_loss and state.bad_epochs + 1 >= cfg.patience)
-        )
-        state.epoch = epoch
-        if improved:
-            state.best_val_loss, state.best_epoch, state.bad_epochs = val_loss, epoch, 0
-        else:
-            state.bad_epochs += 1
-        state.stopped_early = bool(stop)
-        state.finished = bool(stop) or epoch == cfg.epochs
-        mean_seconds = seconds / comm.size
-        state.history.append(
-            {
-                "epoch": epoch,
-                "train_loss": loss_sum / trained if trained else math.nan,
-                "val_loss": val_loss,
-                "val_next_accuracy": totals["next_correct"] / totals["rows"] if totals["rows"] else math.nan,
-                "train_rows": int(trained),
-                "delivered_rows": int(sum(train_shards)),
-                "val_rows": int(sum(val_rows)),
-                "seconds": mean_seconds,
-                "val_seconds": val_seconds,
-                "samples_per_second": trained / mean_seconds if mean_seconds else math.nan,
-            }
-        )
+        _check_rows(comm, run.train_dir, run.train_shards, stats.delivered_rows, run.split_rows(TRAIN), run.reader)
+        val = _validate(run, model)
+        improved, stop = _advance(state, epoch, val[0], comm, cfg)
+        state.history.append(_epoch_record(epoch, run, loss_sum, trained, seconds, val))
         if comm.rank == 0:
             log.info("epoch %d: train loss %.5f, validation loss %.5f, accuracy %.4f, %.0f samples/s", epoch, *_summary(state.history[-1]))
-            _write_checkpoints(ckpt_dir, model, optimizer, state, cfg, manifest, comm, improved)
+            _write_checkpoints(ckpt_dir, model, optimizer, state, cfg, spec.manifest, comm, improved)
         comm.barrier()
         if spec.fail_after_epoch is not None and epoch == spec.fail_after_epoch:
             raise RuntimeError(f"injected failure after epoch {epoch}")
         if stop:
             log.info("early stop after epoch %d: no lower validation loss for %d epochs", epoch, cfg.patience)
             break
-    return _result(spec, comm, state, resumed_from, started_at, steps, lr)
+    return _result(spec, comm, state, resumed_from, started_at, run.steps, lr)
 
 
 def _summary(h: Mapping[str, Any]) -> tuple[float, float, float, float]:

@@ -7,7 +7,7 @@ model. Keep the mapping beside the model to map its output back.
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import types as T
 
 INT32_MAX = 2**31 - 1
@@ -32,7 +32,7 @@ def id_index(ids: DataFrame, column: str, index_column: str) -> DataFrame:
     )
 
 
-def _fits_int32(index, column: str, index_column: str):  # type: ignore[no-untyped-def]
+def _fits_int32(index: Column, column: str, index_column: str) -> Column:
     from pyspark.sql import functions as F
 
     return F.when(index <= INT32_MAX, F.lit(True)).otherwise(

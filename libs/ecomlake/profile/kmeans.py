@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.ml import PipelineModel
@@ -130,6 +131,14 @@ def choose_k(silhouettes: dict[int, float | None]) -> int:
     return max(scored, key=lambda k: (silhouettes[k], -k)) if scored else min(silhouettes)
 
 
+def cluster_centers(model: PipelineModel) -> list[Any]:
+    """The KMeans centres of a fitted profile pipeline (its last stage), in the standardised feature space."""
+    kmeans = model.stages[-1]
+    if not isinstance(kmeans, KMeansModel):
+        raise TypeError(f"the profile pipeline's last stage is a {type(kmeans).__name__}, not a KMeansModel")
+    return list(kmeans.clusterCenters())
+
+
 def assign(model: PipelineModel, users: DataFrame) -> DataFrame:
     """``users`` (``user_id`` + filled features) with ``segment_id`` and ``distance`` to its centroid, in standard deviations.
 
@@ -137,7 +146,7 @@ def assign(model: PipelineModel, users: DataFrame) -> DataFrame:
         >>> assign(fit.model, users).columns  # doctest: +SKIP
         ['user_id', 'segment_id', 'distance', 'recency_days', ...]
     """
-    centers = model.stages[-1].clusterCenters()
+    centers = cluster_centers(model)
     center_table = F.array(*[F.array(*[F.lit(float(x)) for x in c]) for c in centers])
     center = F.element_at(center_table, F.col(SEGMENT_COL) + 1)
     squared = F.zip_with(vector_to_array(F.col(FEATURES_COL)), center, lambda a, b: (a - b) * (a - b))

@@ -6,8 +6,10 @@ log and the scaling of the KMeans centres: a mean of logs inverted is a geometri
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
@@ -56,6 +58,25 @@ def describe_segments(stats: Sequence[Row], names: Mapping[int, str] | None = No
         Segment(r[SEGMENT_COL], names[r[SEGMENT_COL]], r.users, r.users / total, dict(r.feature_means), dict(r.feature_medians))
         for r in sorted(stats, key=lambda r: r[SEGMENT_COL])
     ]
+
+
+def user_segments(assignments: DataFrame, segments: Sequence[Segment], version: str, run_date: dt.date) -> DataFrame:
+    """gold.user_segments rows: each assigned user with its segment's name, the model version and the run date."""
+    names = assignments.sparkSession.createDataFrame([(s.segment_id, s.name) for s in segments], f"{SEGMENT_COL} int, segment_name string")
+    return assignments.join(F.broadcast(names), on=SEGMENT_COL, how="inner").select(
+        "user_id", SEGMENT_COL, "segment_name", "distance", F.lit(version).alias("model_version"), F.lit(run_date).alias("run_date")
+    )
+
+
+def segment_records(segments: Sequence[Segment], run_date: dt.date, version: str, k: int, silhouette: float | None) -> list[dict[str, Any]]:
+    """ml.segments records (by column name): each segment's size and centroid in original units."""
+    return [
+        {
+            "run_date": run_date, "model_version": version, SEGMENT_COL: s.segment_id, "segment_name": s.name, "users": s.users,
+            "share": s.share, "feature_means": s.means, "feature_medians": s.medians, "k": k, "silhouette": silhouette,
+        }
+        for s in segments
+    ]  # fmt: skip
 
 
 def segment_table(segments: Sequence[Segment], features: Sequence[str]) -> str:

@@ -10,12 +10,13 @@ run's, and all of them to the users of either run.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ecomlake.profile.schemas import GONE, NEW
+from ecomlake.vocabulary import GONE_SEGMENT, NEW_SEGMENT
 
 
 def segment_transitions(previous: DataFrame, current: DataFrame, run_date: dt.date, previous_run_date: dt.date | None) -> DataFrame:
@@ -32,8 +33,8 @@ def segment_transitions(previous: DataFrame, current: DataFrame, run_date: dt.da
     moves = before.join(after, on="user_id", how="full_outer")
     return (
         moves.groupBy(
-            F.coalesce("from_segment", F.lit(NEW)).alias("from_segment"),
-            F.coalesce("to_segment", F.lit(GONE)).alias("to_segment"),
+            F.coalesce("from_segment", F.lit(NEW_SEGMENT)).alias("from_segment"),
+            F.coalesce("to_segment", F.lit(GONE_SEGMENT)).alias("to_segment"),
         )
         .agg(F.count(F.lit(1)).alias("users"))
         .select(
@@ -44,3 +45,13 @@ def segment_transitions(previous: DataFrame, current: DataFrame, run_date: dt.da
             "users",
         )
     )
+
+
+def transition_summary(transitions: Sequence[tuple[str, str, int]], previous_run_date: dt.date | None) -> str:
+    """One line: how many users stayed in their segment, moved, are new and are gone since the previous run."""
+    stayed = sum(n for a, b, n in transitions if a == b)
+    new = sum(n for a, _, n in transitions if a == NEW_SEGMENT)
+    gone = sum(n for _, b, n in transitions if b == GONE_SEGMENT)
+    moved = sum(n for _, _, n in transitions) - stayed - new - gone
+    since = f"since {previous_run_date}" if previous_run_date else "(first run)"
+    return f"transitions {since}: {stayed:,} stayed, {moved:,} moved, {new:,} new, {gone:,} gone"

@@ -2,7 +2,7 @@
 
 * Labels: for a run date D and horizon H (``featurize.label_horizon_days``), the cut-off C is the
   latest gold.labels cut-off on or before D - H (labels of C are complete once D >= C + H). Features
-  are gold.user_features as of C (``ecomlake.featurize.labels.training_set``): no label leaks in.
+  are gold.user_features as of C (:func:`labelled`): no label leaks in.
 * Features: ``propensity.features``, or every numeric user_features column but ``user_id``. Several are
   NULL when undefined (no order: ``days_since_last_purchase``, ``avg_order_value``; no cart: the cart
   rates; ...). Every feature is taken as a double with NULL -> 0, and each NULL-able one also gets an
@@ -15,19 +15,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 
 from pyspark.ml.feature import SQLTransformer
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ecomlake import lake
-from ecomlake.config import Config
-from ecomlake.errors import ConfigError, InputMissingError
+from ecomlake.errors import ConfigError
 
-SPLITS = ("train", "validation", "test")
 ID_COLUMNS = ("user_id",)
 NUMERIC_TYPES = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType, T.DecimalType)
 # user_features columns that are NULL when undefined (see ecomlake.featurize.schemas.user_features).
@@ -40,34 +36,13 @@ NULLABLE_FEATURES = frozenset(
 FEATURE_PREFIX = "x_"  # prepared (NULL-free double) feature columns are x_<feature name>
 
 
-def label_cutoff(spark: SparkSession, config: Config, run_date: dt.date) -> dt.date:
-    """The latest gold.labels cut-off C <= run_date - horizon with the configured horizon: the labels to train on.
+def labelled(features: DataFrame, labels: DataFrame) -> DataFrame:
+    """gold.user_features as of a cut-off joined to the labels of that cut-off: one row per user, no leakage.
 
-    Raises InputMissingError when there is none, naming the featurize run that writes them.
-
-    Example:
-        >>> label_cutoff(spark, config, dt.date(2019, 10, 28))  # horizon 7  # doctest: +SKIP
-        datetime.date(2019, 10, 21)
+    ``features`` is the snapshot as of C, ``labels`` gold.labels of cut-off C: the features read events
+    on or before C only, the labels events after it.
     """
-    horizon = config.featurize.label_horizon_days
-    latest = run_date - dt.timedelta(days=horizon)
-    table = lake.LABELS.qualified_name(config.lake)
-    missing = InputMissingError(
-        f"{table} has no labels with a {horizon}-day horizon for a cut-off on or before {latest} (run date {run_date} - "
-        f"featurize.label_horizon_days): labels need {horizon} days of events after their cut-off, so featurize at least "
-        f"{horizon + 1} days first; `ecomlake featurize --date {run_date}` writes the labels of cut-off {latest} when it has events"
-    )
-    if not lake.table_exists(spark, config.lake, lake.LABELS):
-        raise missing
-    row = (
-        lake.read_table(spark, config.lake, lake.LABELS)
-        .where((F.col("cutoff_date") <= F.lit(latest)) & (F.col("horizon_days") == F.lit(horizon)))
-        .agg(F.max("cutoff_date"))
-        .first()
-    )
-    if row is None or row[0] is None:
-        raise missing
-    return row[0]
+    return features.join(labels.drop("cutoff_date"), "user_id", how="inner")
 
 
 def feature_columns(user_features: T.StructType, configured: Sequence[str] | None) -> tuple[str, ...]:
@@ -119,13 +94,3 @@ def with_label(df: DataFrame, target: str, positive_weight: float, negative_weig
     """``df`` with ``label`` (the target as 0/1 double) and its class ``weight``."""
     label = F.col(target).cast(T.DoubleType())
     return df.withColumn("label", label).withColumn("weight", F.when(label == 1.0, F.lit(positive_weight)).otherwise(F.lit(negative_weight)))
-
-
-def features_as_of(spark: SparkSession, config: Config, as_of: dt.date) -> DataFrame:
-    """gold.user_features as of ``as_of``: the users to score. Raises InputMissingError without such a snapshot."""
-    snapshot = lake.read_table(spark, config.lake, lake.USER_FEATURES).where(F.col("as_of_date") == F.lit(as_of))
-    if snapshot.select("user_id").first() is None:
-        raise InputMissingError(
-            f"{lake.USER_FEATURES.qualified_name(config.lake)} has no users as of {as_of}; run `ecomlake featurize --date {as_of}` first"
-        )
-    return snapshot

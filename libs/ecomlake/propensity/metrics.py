@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from pyspark.ml.evaluation import BinaryClassificationEvaluator
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame, Row, Window
 from pyspark.sql import functions as F
 
 from ecomlake.propensity.calibration import CALIBRATED
@@ -81,7 +82,7 @@ def evaluate(scored: DataFrame) -> dict[str, SplitMetrics]:
         )
         .collect()
     }
-    by_decile: dict[str, list] = {}
+    by_decile: dict[str, list[Row]] = {}
     deciles = with_deciles(scored, ["split"]).groupBy("split", "decile").agg(F.count(F.lit(1)).alias("rows"), F.sum(label).alias("positives"))
     for r in deciles.collect():
         by_decile.setdefault(r["split"], []).append(r)
@@ -110,6 +111,6 @@ def evaluate(scored: DataFrame) -> dict[str, SplitMetrics]:
     return result
 
 
-def _auc(df: DataFrame, metric: str) -> float:
+def _auc(df: DataFrame, metric: Literal["areaUnderROC", "areaUnderPR"]) -> float:
     evaluator = BinaryClassificationEvaluator(rawPredictionCol="raw_probability", labelCol="label", metricName=metric)
     return float(evaluator.evaluate(df))

@@ -27,16 +27,22 @@ GBT_STEP_SIZE = 0.1
 def candidate(model_type: str, features: Sequence[str], config: PropensityConfig) -> Pipeline:
     """The unfitted pipeline of one candidate (``logistic_regression``, ``random_forest`` or ``gbt``)."""
     assembler = VectorAssembler(inputCols=[FEATURE_PREFIX + n for n in prepared_names(features)], outputCol="features")
-    common = {"labelCol": "label", "weightCol": "weight", "featuresCol": "features"}
     if model_type == "logistic_regression":
         scaler = StandardScaler(inputCol="features", outputCol="scaled_features", withMean=True, withStd=True)
-        lr = LogisticRegression(**{**common, "featuresCol": "scaled_features"}, regParam=config.reg_param, maxIter=LR_MAX_ITER, standardization=False)
+        lr = LogisticRegression(
+            labelCol="label", weightCol="weight", featuresCol="scaled_features", regParam=config.reg_param, maxIter=LR_MAX_ITER, standardization=False
+        )
         return Pipeline(stages=[preparation(features), assembler, scaler, lr])
     if model_type == "random_forest":
-        rf = RandomForestClassifier(**common, numTrees=config.trees, maxDepth=config.max_depth, seed=config.seed)
+        rf = RandomForestClassifier(
+            labelCol="label", weightCol="weight", featuresCol="features", numTrees=config.trees, maxDepth=config.max_depth, seed=config.seed
+        )
         return Pipeline(stages=[preparation(features), assembler, rf])
     if model_type == "gbt":
-        gbt = GBTClassifier(**common, maxIter=config.trees, maxDepth=config.max_depth, stepSize=GBT_STEP_SIZE, seed=config.seed)
+        gbt = GBTClassifier(
+            labelCol="label", weightCol="weight", featuresCol="features", maxIter=config.trees, maxDepth=config.max_depth, stepSize=GBT_STEP_SIZE,
+            seed=config.seed,
+        )  # fmt: skip
         return Pipeline(stages=[preparation(features), assembler, gbt])
     raise ValueError(f"unknown model type {model_type!r}")
 

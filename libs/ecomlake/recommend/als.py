@@ -8,6 +8,7 @@ confidence ``1 + alpha * strength`` (Hu, Koren & Volinsky 2008).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import reduce
@@ -143,3 +144,11 @@ def top_k_unseen(candidates: Candidates, users: DataFrame, seen: DataFrame | Non
         )
     rank = F.row_number().over(Window.partitionBy(USER).orderBy(F.col(SCORE).desc(), F.col(ITEM)))
     return ranked.withColumn("rank", rank).where(F.col("rank") <= k).select(USER, "rank", ITEM, SCORE)
+
+
+def recommendations(model: ALSModel, maps: IdMaps, ratings: DataFrame, top_n: int, exclude_seen: bool, version: str, run_date: dt.date) -> DataFrame:
+    """gold.recommendations rows: the top ``top_n`` products of each user of ``ratings`` (USER, ITEM), unseen ones only with ``exclude_seen``."""
+    top = top_k_unseen(als_candidates(model), ratings.select(USER), ratings if exclude_seen else None, top_n)
+    return with_ids(top, maps).select(
+        "user_id", "rank", "product_id", F.col(SCORE).alias("score"), F.lit(version).alias("model_version"), F.lit(run_date).alias("run_date")
+    )

@@ -15,14 +15,25 @@ Coverage = distinct items recommended to the evaluated users / distinct items in
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any, Literal
+
+from pyspark import StorageLevel
 from pyspark.ml.evaluation import RankingEvaluator
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from ecomlake.recommend.als import ITEM, USER
+from ecomlake.config import RecommendConfig
+from ecomlake.recommend.als import ITEM, RATING, USER, als_candidates, fit_als, popularity_candidates, top_k_unseen
 
 # RankingEvaluator metric names -> ours.
-METRICS = {"precisionAtK": "precision_at_k", "recallAtK": "recall_at_k", "ndcgAtK": "ndcg_at_k", "meanAveragePrecisionAtK": "map_at_k"}
+RankingMetric = Literal["meanAveragePrecision", "meanAveragePrecisionAtK", "precisionAtK", "ndcgAtK", "recallAtK"]
+METRICS: dict[RankingMetric, str] = {
+    "precisionAtK": "precision_at_k",
+    "recallAtK": "recall_at_k",
+    "ndcgAtK": "ndcg_at_k",
+    "meanAveragePrecisionAtK": "map_at_k",
+}
 
 
 def with_test_flag(interactions: DataFrame, test_fraction: float, min_user_items: int, time_column: str = "first_interaction_time") -> DataFrame:
@@ -60,3 +71,37 @@ def coverage(recommendations: DataFrame, train: DataFrame) -> float:
     """Distinct items in ``recommendations`` / distinct items in ``train`` (0 when training is empty)."""
     catalogue = train.select(ITEM).distinct().count()
     return recommendations.select(ITEM).distinct().count() / catalogue if catalogue else 0.0
+
+
+def evaluate(ratings: DataFrame, rc: RecommendConfig, run_date: dt.date, version: str) -> tuple[list[dict[str, Any]], str | None]:
+    """ALS and popularity on the chronological split of ``ratings``: ml.als_metrics records, or none and the reason."""
+    split = with_test_flag(ratings, rc.test_fraction, rc.min_user_items)
+    # The split (a window over all rows) feeds the counts, the fit, both baselines' seen filters and the metrics: compute it once.
+    split = split.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        is_test = F.col("is_test")
+        sizes = split.agg(
+            F.sum(F.when(~is_test, 1).otherwise(0)).alias("train_rows"),
+            F.sum(F.when(is_test, 1).otherwise(0)).alias("test_rows"),
+            F.countDistinct(F.when(~is_test, F.col(USER))).alias("train_users"),
+            F.countDistinct(F.when(~is_test, F.col(ITEM))).alias("train_items"),
+            F.countDistinct(F.when(is_test, F.col(USER))).alias("users_evaluated"),
+        ).collect()[0]  # an aggregate: one row
+        if sizes.train_users < 2:
+            return [], f"{sizes.train_users} user(s) in training: ranking needs at least 2 (collaborative filtering learns from other users)"
+        if sizes.users_evaluated == 0:
+            return [], f"no user has {rc.min_user_items} or more products (recommend.min_user_items): nothing to hold out"
+        train, test = split.where(~is_test).select(USER, ITEM, RATING), split.where(is_test).select(USER, ITEM)
+        model = fit_als(train, rc)
+        rows = []
+        for name, candidates in (("als", als_candidates(model)), ("popularity", popularity_candidates(train))):
+            # Read twice: by the metrics and by the coverage.
+            recs = top_k_unseen(candidates, test.select(USER), seen=train, k=rc.k).cache()
+            try:
+                metrics = ranking_metrics(recs, test, rc.k) | {"coverage": coverage(recs, train)}
+            finally:
+                recs.unpersist()
+            rows.append({"run_date": run_date, "model_version": version, "model": name, "k": rc.k, **metrics, **sizes.asDict()})
+        return rows, None
+    finally:
+        split.unpersist()

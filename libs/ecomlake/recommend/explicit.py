@@ -1,6 +1,6 @@
 """Explicit-ratings ALS on MovieLens 100K with the Microsoft Recommenders quick-start protocol.
 
-The point is a check of the suite against published figures (``../shared/data/README.md``), so the
+The point is a check of the suite against published figures (Microsoft Recommenders' quick start), so the
 protocol is MS's ``als_movielens`` notebook step for step:
 
 - ratings ``u.data`` (user, item, rating, unix time; tab-separated);
@@ -76,7 +76,7 @@ def movielens_quickstart(spark: SparkSession, folder: str | Path, split_seed: in
     """Run the MS quick-start protocol on MovieLens 100K in ``folder``; our figures next to PUBLISHED.
 
     Example:
-        >>> movielens_quickstart(spark, "../shared/data/movielens-100k").metrics["precision_at_k"]  # doctest: +SKIP
+        >>> movielens_quickstart(spark, ecomlake.datasets.movielens_100k()).metrics["precision_at_k"]  # doctest: +SKIP
         0.0509
     """
     t0 = time.perf_counter()

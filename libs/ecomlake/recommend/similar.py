@@ -9,19 +9,23 @@ use approximate neighbours (e.g. MLlib's BucketedRandomProjectionLSH on the norm
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
-from ecomlake.recommend.als import ITEM
+from ecomlake.recommend.als import ITEM, IdMaps
 
 BLOCK_CELLS = 1 << 22  # similarities held at once per task (float32: 16 MiB)
 
 
-def unit_factors(model: ALSModel) -> tuple[np.ndarray, np.ndarray]:
+def unit_factors(model: ALSModel) -> tuple[NDArray[Any], NDArray[Any]]:
     """(item ids, their factor vectors scaled to length 1), sorted by id; collects the item factors to the driver."""
     factors = model.itemFactors.orderBy("id").toPandas()
     ids = factors["id"].to_numpy(dtype=np.int32)
@@ -30,7 +34,7 @@ def unit_factors(model: ALSModel) -> tuple[np.ndarray, np.ndarray]:
     return ids, matrix / np.where(norms == 0, 1, norms)  # an all-zero vector stays zero: similarity 0 to everything
 
 
-def top_similar(ids: np.ndarray, unit: np.ndarray, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def top_similar(ids: NDArray[Any], unit: NDArray[Any], rows: NDArray[Any], n: int) -> tuple[NDArray[Any], NDArray[Any]]:
     """For the items at positions ``rows`` of ``ids``: the positions and cosines of their n most similar other items.
 
     Ranked by similarity, ties by item id; never the item itself. Returns two arrays of shape (len(rows), min(n, items - 1)).
@@ -58,7 +62,7 @@ def similar_items(model: ALSModel, n: int) -> DataFrame:
         return spark.createDataFrame([], schema)
     shared = spark.sparkContext.broadcast((ids, unit))
 
-    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def score(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         all_ids, all_unit = shared.value
         block = max(1, BLOCK_CELLS // max(1, len(all_ids)))
         for batch in batches:
@@ -77,3 +81,14 @@ def similar_items(model: ALSModel, n: int) -> DataFrame:
                 )
 
     return model.itemFactors.select("id").mapInPandas(score, schema)
+
+
+def similar_products(model: ALSModel, maps: IdMaps, n: int, version: str, run_date: dt.date) -> DataFrame:
+    """gold.similar_items rows: :func:`similar_items` with the product ids of ``maps``."""
+    other = maps.items.select(F.col(ITEM).alias("similar_item"), F.col("product_id").alias("similar_product_id"))
+    return (
+        similar_items(model, n)
+        .join(maps.items, on=ITEM, how="inner")
+        .join(other, on="similar_item", how="inner")
+        .select("product_id", "rank", "similar_product_id", "similarity", F.lit(version).alias("model_version"), F.lit(run_date).alias("run_date"))
+    )

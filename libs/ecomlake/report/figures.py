@@ -8,12 +8,28 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ecomlake import lake
+from ecomlake.catalog import (
+    ALS_METRICS,
+    DAILY_KPIS,
+    LSTM_METRICS,
+    LSTM_SCORES,
+    PROPENSITY_METRICS,
+    PROPENSITY_SCORES,
+    RECOMMENDATIONS,
+    RUN_AUDIT,
+    RUN_LEDGER,
+    SEGMENT_TRANSITIONS,
+    SEGMENTS,
+    USER_SEGMENTS,
+    Table,
+)
 from ecomlake.clean.day import Counts
 from ecomlake.config import Config
 from ecomlake.errors import InputMissingError
@@ -53,10 +69,10 @@ class DayFigures:
     propensity: pd.DataFrame | None  # ml.propensity_metrics, test split of the chosen candidates
     propensity_lift: pd.DataFrame | None  # their lift tables: target, decile, lift
     lstm: pd.DataFrame | None  # ml.lstm_metrics of the latest LSTM run: lstm and baseline rows
-    ledger: pd.DataFrame | None  # ops.run_ledger rows of the date, oldest first
+    ledger: pd.DataFrame | None  # ops.run_ledger rows of the date (every job run for it), oldest first
 
     @property
-    def day_kpis(self) -> pd.Series | None:
+    def day_kpis(self) -> pd.Series[Any] | None:
         if self.kpis is None:
             return None
         day = self.kpis[self.kpis["kpi_date"] == self.date]
@@ -71,10 +87,10 @@ def day_figures(spark: SparkSession, config: Config, date: dt.date) -> DayFigure
             f"nothing to report for {date}: no clean run in ops.run_audit and no gold.daily_kpis row for that day "
             f"in the lake at {config.lake.root} (run ecomlake pipeline --date {date})"
         )
-    segments = _in_use(spark, config, lake.USER_SEGMENTS, date)
-    recommend = _in_use(spark, config, lake.RECOMMENDATIONS, date)
-    propensity = _in_use(spark, config, lake.PROPENSITY_SCORES, date)
-    lstm = _in_use(spark, config, lake.LSTM_SCORES, date)
+    segments = _in_use(spark, config, USER_SEGMENTS, date)
+    recommend = _in_use(spark, config, RECOMMENDATIONS, date)
+    propensity = _in_use(spark, config, PROPENSITY_SCORES, date)
+    lstm = _in_use(spark, config, LSTM_SCORES, date)
     chosen_test = F.col("is_chosen") & (F.col("split") == "test")
     return DayFigures(
         date=date,
@@ -82,24 +98,20 @@ def day_figures(spark: SparkSession, config: Config, date: dt.date) -> DayFigure
         clean_run_id=clean_run_id,
         conservation=audit,
         kpis=kpis,
-        segments=_rows(spark, config, lake.SEGMENTS, segments, SEGMENT_COLUMNS, "users", same_day=True),
-        transitions=_rows(spark, config, lake.SEGMENT_TRANSITIONS, segments, TRANSITION_COLUMNS, "users", same_day=True),
-        recommend=_rows(spark, config, lake.ALS_METRICS, recommend, ALS_COLUMNS, "model"),
-        propensity=_rows(spark, config, lake.PROPENSITY_METRICS, propensity, PROPENSITY_COLUMNS, "target", where=chosen_test),
+        segments=_rows(spark, config, SEGMENTS, segments, SEGMENT_COLUMNS, "users", same_day=True),
+        transitions=_rows(spark, config, SEGMENT_TRANSITIONS, segments, TRANSITION_COLUMNS, "users", same_day=True),
+        recommend=_rows(spark, config, ALS_METRICS, recommend, ALS_COLUMNS, "model"),
+        propensity=_rows(spark, config, PROPENSITY_METRICS, propensity, PROPENSITY_COLUMNS, "target", where=chosen_test),
         propensity_lift=_propensity_lift(spark, config, propensity, chosen_test),
-        lstm=_rows(spark, config, lake.LSTM_METRICS, lstm, LSTM_COLUMNS, "model"),
+        lstm=_rows(spark, config, LSTM_METRICS, lstm, LSTM_COLUMNS, "model"),
         ledger=_ledger(spark, config, date),
     )
 
 
 def conservation(spark: SparkSession, config: Config, date: dt.date) -> tuple[str | None, Counts | None]:
     """The run id and row counts of the day's latest successful clean run; (None, None) without one."""
-    audit = _read(spark, config, lake.RUN_AUDIT)
-    row = (
-        None
-        if audit is None
-        else audit.where((F.col("run_date") == date) & (F.col("status") == "succeeded")).orderBy(F.col("started_at").desc()).first()
-    )
+    audit = _read(spark, config, RUN_AUDIT)
+    row = audit.where((F.col("run_date") == date) & (F.col("status") == "succeeded")).orderBy(F.col("started_at").desc()).first()
     if row is None:
         return None, None
     return row.run_id, Counts(
@@ -115,26 +127,23 @@ def conservation(spark: SparkSession, config: Config, date: dt.date) -> tuple[st
 
 
 def kpi_trend(spark: SparkSession, config: Config, date: dt.date) -> pd.DataFrame | None:
-    kpis = _read(spark, config, lake.DAILY_KPIS)
-    if kpis is None:
-        return None
+    kpis = _read(spark, config, DAILY_KPIS)
     first = date - dt.timedelta(days=KPI_TREND_DAYS - 1)
     trend = kpis.where(F.col("kpi_date").between(first, date)).orderBy("kpi_date").toPandas()
     return trend if (trend["kpi_date"] == date).any() else None
 
 
-def _read(spark: SparkSession, config: Config, table: lake.Table) -> DataFrame | None:
-    return lake.read_table(spark, config.lake, table) if lake.table_exists(spark, config.lake, table) else None
+def _read(spark: SparkSession, config: Config, table: Table) -> DataFrame:
+    """The table, or no rows when it does not exist yet: each section then reports which job writes it."""
+    return lake.read(spark, config, table, missing="empty")
 
 
-def _in_use(spark: SparkSession, config: Config, output: lake.Table, date: dt.date) -> tuple[dt.date, str] | None:
+def _in_use(spark: SparkSession, config: Config, output: Table, date: dt.date) -> tuple[dt.date, str] | None:
     """(run_date, model_version) of the model whose output the table holds for its latest run date on or before the date.
 
     A model's metrics are shown for the model in use: a score-only run keeps the training run's version.
     """
     df = _read(spark, config, output)
-    if df is None:
-        return None
     latest = df.where(F.col("run_date") <= date).select("run_date", "model_version").orderBy(F.col("run_date").desc()).first()
     return None if latest is None else (latest.run_date, latest.model_version)
 
@@ -142,7 +151,7 @@ def _in_use(spark: SparkSession, config: Config, output: lake.Table, date: dt.da
 def _rows(
     spark: SparkSession,
     config: Config,
-    table: lake.Table,
+    table: Table,
     in_use: tuple[dt.date, str] | None,
     columns: list[str],
     order: str,
@@ -151,7 +160,7 @@ def _rows(
 ) -> pd.DataFrame | None:
     """The table's rows of the model version in use (and of its run date, with same_day), as pandas; None when there are none."""
     df = _read(spark, config, table)
-    if df is None or in_use is None:
+    if in_use is None:
         return None
     run_date, version = in_use
     df = df.where(F.col("run_date") == run_date) if same_day else df
@@ -164,8 +173,8 @@ def _rows(
 
 
 def _propensity_lift(spark: SparkSession, config: Config, in_use: tuple[dt.date, str] | None, where: Column) -> pd.DataFrame | None:
-    df = _read(spark, config, lake.PROPENSITY_METRICS)
-    if df is None or in_use is None:
+    df = _read(spark, config, PROPENSITY_METRICS)
+    if in_use is None:
         return None
     chosen = df.where((F.col("model_version") == in_use[1]) & where)
     lift = chosen.select("target", F.explode("lift").alias("d")).select("target", "d.decile", "d.positive_rate", "d.lift")
@@ -174,8 +183,6 @@ def _propensity_lift(spark: SparkSession, config: Config, in_use: tuple[dt.date,
 
 
 def _ledger(spark: SparkSession, config: Config, date: dt.date) -> pd.DataFrame | None:
-    df = _read(spark, config, lake.RUN_LEDGER)
-    if df is None:
-        return None
+    df = _read(spark, config, RUN_LEDGER)
     rows = df.where(F.col("run_date") == date).orderBy("started_at").toPandas()
     return None if rows.empty else rows

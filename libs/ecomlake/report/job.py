@@ -10,15 +10,43 @@ import argparse
 import datetime as dt
 import shutil
 import tempfile
-import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from ecomlake.config import Config
-from ecomlake.job import Job, iso_date
+from ecomlake.job import Context, SparkJob, iso_date
 from ecomlake.report.figures import DayFigures, day_figures
 from ecomlake.report.render import render
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    date: dt.date  # the day to report
+    out: Path | None = None  # the report folder; None: <lake.root>/reports/<date>
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    date: dt.date
+    files: dict[str, Path]  # "report" (the HTML page) and each chart by name
+
+    @property
+    def rows_in(self) -> None:
+        return None
+
+    @property
+    def rows_out(self) -> None:
+        return None
+
+    def figures(self) -> Mapping[str, float]:
+        return {"charts": len(self.files) - 1}
+
+    def summary(self) -> str:
+        charts = sorted(name for name in self.files if name != "report")
+        return f"report {self.date}: {self.files['report']} with {len(charts)} charts ({', '.join(charts)})"
 
 
 def default_out(config: Config, date: dt.date) -> Path:
@@ -41,18 +69,21 @@ def write_report(spark: SparkSession, config: Config, date: dt.date, out: Path |
     return figures, {name: out / path.name for name, path in files.items()}
 
 
+def run(ctx: Context, params: ReportParams) -> ReportResult:
+    """Write the day's report folder (report.html and the PNG charts)."""
+    _, files = write_report(ctx.spark, ctx.config, params.date, params.out)
+    return ReportResult(params.date, files)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date", type=iso_date, required=True, help="the day to report, YYYY-MM-DD")
     parser.add_argument("--out", type=Path, help="the report folder (default <lake.root>/reports/<date>)")
 
 
-def run(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> dict[str, Path]:
-    assert spark is not None
-    t0 = time.perf_counter()
-    _, files = write_report(spark, config, args.date, args.out)
-    charts = sorted(name for name in files if name != "report")
-    print(f"report {args.date}: {files['report']} with {len(charts)} charts ({', '.join(charts)}) in {time.perf_counter() - t0:.1f} s")
-    return files
-
-
-JOB = Job("report", "Write a day's run report: self-contained HTML and PNG charts (conservation, KPIs, funnel, segments, models)", add_arguments, run)
+JOB = SparkJob(
+    "report",
+    "Write a day's run report: self-contained HTML and PNG charts (conservation, KPIs, funnel, segments, models)",
+    ReportParams,
+    run,
+    add_arguments,
+)

@@ -20,6 +20,7 @@ import matplotlib.dates as mdates  # noqa: E402  (after choosing the backend)
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from ecomlake.report.figures import DayFigures  # noqa: E402
@@ -92,7 +93,7 @@ def kpi_chart(f: DayFigures) -> Figure | None:
     first, last = pd.Timestamp(k["kpi_date"].min()), pd.Timestamp(k["kpi_date"].max())
     for ax in axes[1]:
         ax.set_xlim(first - pd.Timedelta(days=1), last + pd.Timedelta(days=1))
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))  # type: ignore[no-untyped-call]  # matplotlib leaves its __init__ unannotated
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     fig.suptitle(f"Daily KPIs, {len(k)} day{'s' if len(k) > 1 else ''} to {f.date} (red: the day)")
     fig.tight_layout()
@@ -129,24 +130,23 @@ def segments_chart(f: DayFigures) -> Figure | None:
 
 
 def models_chart(f: DayFigures) -> Figure | None:
-    panels: list[tuple[str, Callable]] = []
-    if f.recommend is not None:
-        panels.append(("recommend", _recommend_panel))
-    if f.propensity_lift is not None:
-        panels.append(("propensity", _lift_panel))
-    if f.lstm is not None:
-        panels.append(("lstm", _lstm_panel))
+    candidates: list[tuple[pd.DataFrame | None, Callable[[Axes, pd.DataFrame], None]]] = [
+        (f.recommend, _recommend_panel),
+        (f.propensity_lift, _lift_panel),
+        (f.lstm, _lstm_panel),
+    ]
+    panels = [(df, draw) for df, draw in candidates if df is not None]
     if not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8), squeeze=False)
-    for ax, (_, draw) in zip(axes[0], panels, strict=True):
-        draw(ax, f)
+    for ax, (df, draw) in zip(axes[0], panels, strict=True):
+        draw(ax, df)
     fig.tight_layout()
     return fig
 
 
-def _recommend_panel(ax: plt.Axes, f: DayFigures) -> None:
-    r = f.recommend.set_index("model")
+def _recommend_panel(ax: Axes, recommend: pd.DataFrame) -> None:
+    r = recommend.set_index("model")
     metrics = ["precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k"]
     width = 0.8 / len(r)
     for i, (model, row) in enumerate(r.iterrows()):
@@ -156,8 +156,8 @@ def _recommend_panel(ax: plt.Axes, f: DayFigures) -> None:
     ax.legend(fontsize=8)
 
 
-def _lift_panel(ax: plt.Axes, f: DayFigures) -> None:
-    for target, rows in f.propensity_lift.groupby("target"):
+def _lift_panel(ax: Axes, lift: pd.DataFrame) -> None:
+    for target, rows in lift.groupby("target"):
         ax.plot(rows["decile"], rows["lift"], marker="o", label=target)
     ax.axhline(1, color=GREY, linestyle="--", linewidth=1)
     ax.set_xticks(range(1, 11))
@@ -167,8 +167,8 @@ def _lift_panel(ax: plt.Axes, f: DayFigures) -> None:
     ax.legend(fontsize=8)
 
 
-def _lstm_panel(ax: plt.Axes, f: DayFigures) -> None:
-    m = f.lstm.set_index("model")
+def _lstm_panel(ax: Axes, lstm: pd.DataFrame) -> None:
+    m = lstm.set_index("model")
     metrics = ["next_event_macro_f1", "purchase_roc_auc", "churn_roc_auc"]
     width = 0.8 / len(m)
     for i, (model, row) in enumerate(m.iterrows()):
@@ -198,7 +198,7 @@ MISSING = {
     "recommend": "no gold.recommendations run on or before this date (ecomlake recommend)",
     "propensity": "no gold.propensity_scores run on or before this date (ecomlake propensity; needs labels)",
     "lstm": "no gold.lstm_scores run on or before this date (ecomlake train-lstm, score-lstm)",
-    "ledger": "no ops.run_ledger rows for this date (jobs were run one by one, not by ecomlake pipeline)",
+    "ledger": "no ops.run_ledger rows for this date (no job has run for it)",
 }
 
 STYLE = """
@@ -227,7 +227,7 @@ def html_page(f: DayFigures, charts: dict[str, Path]) -> str:
     parts += _subsection("Recommendations (ml.als_metrics)", "recommend", f.recommend)
     parts += _subsection("Churn and purchase propensity (ml.propensity_metrics, test split, chosen model)", "propensity", f.propensity)
     parts += _subsection("Sequence model (ml.lstm_metrics, test split)", "lstm", f.lstm)
-    parts += _subsection("Pipeline steps (ops.run_ledger)", "ledger", _ledger_rows(f.ledger))
+    parts += _subsection("Job runs (ops.run_ledger)", "ledger", _ledger_rows(f.ledger))
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -292,9 +292,9 @@ def _ledger_rows(ledger: pd.DataFrame | None) -> pd.DataFrame | None:
     if ledger is None:
         return None
     ended = ledger[ledger["status"] != "running"]
-    open_ = ledger[(ledger["status"] == "running") & ~ledger.set_index(["run_id", "step"]).index.isin(ended.set_index(["run_id", "step"]).index)]
+    open_ = ledger[(ledger["status"] == "running") & ~ledger["run_id"].isin(ended["run_id"])]
     rows = pd.concat([ended, open_]).sort_values("started_at")
-    return rows[["step", "status", "started_at", "seconds", "rows_in", "rows_out", "error"]]
+    return rows[["job", "status", "started_at", "seconds", "rows_in", "rows_out", "error"]]
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -310,7 +310,7 @@ def _cell(value: object) -> object:
     if isinstance(value, (int, np.integer)):
         return f"{value:,}"
     if isinstance(value, (float, np.floating)):
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+        return f"{value:,.0f}" if abs(float(value)) >= 1000 else f"{value:.4g}"
     return value
 
 
@@ -318,5 +318,5 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _fmt(value: object, spec: str) -> str:
+def _fmt(value: float | None, spec: str) -> str:
     return "n/a" if value is None or pd.isna(value) else format(value, spec)

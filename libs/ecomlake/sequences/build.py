@@ -23,19 +23,25 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from ecomlake.featurize.columns import CART, PURCHASE, REMOVE, VIEW, seconds_between
+from ecomlake.featurize.columns import seconds_between
 from ecomlake.featurize.sessions import assign_sessions
+from ecomlake.vocabulary import EVENT_TYPES, NEXT_EVENT_CLASSES, PURCHASE, SILVER_EVENT_COLUMNS
 
-EVENT_TYPES = (VIEW, CART, REMOVE, PURCHASE)  # ids 1..4 in the event_types column
-NEXT_EVENT_CLASSES = (*EVENT_TYPES, "exit")  # classes 0..4 of next_event
+# Event types are ids 1..4 of the event_types column in EVENT_TYPES order; next_event classes 0..4 in NEXT_EVENT_CLASSES order.
 PAD, OOV = 0, 1
 FIRST_VOCAB_INDEX = 2
-SPLITS = ("train", "validation", "test")
 
 # The per-step columns of a sample, each an array of ``length`` values.
 STEP_COLUMNS = ("event_types", "items", "categories", "prices", "gaps")
 # Ties in event_time are ordered the same way on every run, as sessionisation does.
 EVENT_ORDER = ("event_time", "event_type", "product_id", "price", "order_id")
+
+
+def context_events(silver: DataFrame, first_anchor: dt.date, run_date: dt.date, lookback_days: int, include_bots: bool) -> DataFrame:
+    """The silver events that anchors of [first_anchor, run_date] and their contexts read (contexts reach ``lookback_days`` further back)."""
+    context_start = first_anchor - dt.timedelta(days=lookback_days)
+    events = silver.where(F.col("event_date").between(F.lit(context_start), F.lit(run_date)))
+    return (events if include_bots else events.where(~F.col("is_bot"))).select(*SILVER_EVENT_COLUMNS)
 
 
 def vocabulary(events: DataFrame, column: str, min_events: int, max_size: int) -> DataFrame:
@@ -141,10 +147,8 @@ def sampled(samples: DataFrame, fraction: float) -> DataFrame:
     return samples.where(bucket < int(fraction * 1_000_000))
 
 
-def with_churn_label(samples: DataFrame, labels: DataFrame | None) -> DataFrame:
+def with_churn_label(samples: DataFrame, labels: DataFrame) -> DataFrame:
     """``churn_label``: gold.labels' churned at cut-off = anchor_date (1/0), -1 without a label."""
-    if labels is None:
-        return samples.withColumn("churn_label", F.lit(-1))
     churned = labels.select("user_id", F.col("cutoff_date").alias("anchor_date"), F.col("churned").cast("int").alias("_churned"))
     return samples.join(churned, ["user_id", "anchor_date"], "left").withColumn("churn_label", F.coalesce("_churned", F.lit(-1))).drop("_churned")
 

@@ -4,29 +4,59 @@ Layout of a dataset version (``<lake.root>/models/sequences/<version>/``, see ``
 
     train/ validation/ test/     plain Parquet, ``sequences.files_per_split`` files (row groups) each
     vocab/items/ vocab/categories/   (id, index, events): the id -> index maps the model was fed
-    manifest.json                sequence length, classes, vocabulary sizes, exact rows per split
+    _manifest/                   sequence length, classes, vocabulary sizes, exact rows per split (ecomlake.manifest)
 
 Not a Delta table: Petastorm and pyarrow read the folders directly, and a Delta log would let them
 see removed files. Instead the whole version is written under a temporary name and renamed into
-place at the end (Hadoop FileSystem rename, atomic on HDFS and local disks), so readers never see a
-half-written dataset and a re-run replaces it whole. Sharding is per row group: each training
-process reads whole row groups, so every split needs at least as many as there are processes.
+place at the end (atomic on local disks and HDFS), so readers never see a half-written dataset and a
+re-run replaces it whole. The rename goes through pyarrow's file systems, the layer the training
+readers read the dataset through: the dataset lives where the training processes read files (a local
+or mounted disk, or HDFS). Sharding is per row group: each training process reads whole row groups, so
+every split needs at least as many as there are processes.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
+import pyarrow.fs as pafs
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ecomlake.errors import InputMissingError
-from ecomlake.sequences.build import NEXT_EVENT_CLASSES, SPLITS
+from ecomlake.manifest import write_manifest
+from ecomlake.vocabulary import EVENT_TYPES, NEXT_EVENT_CLASSES, SPLITS
 
-MANIFEST = "manifest.json"
+
+class SplitSummary(TypedDict):
+    """What one split of a dataset holds (a manifest's ``splits[<split>]``)."""
+
+    rows: int
+    files: int
+    first_date: str | None
+    last_date: str | None
+    next_event_counts: list[int]  # per next-event class, in NEXT_EVENT_CLASSES order
+
+
+class Manifest(TypedDict):
+    """A sequences dataset's manifest: what the training readers check what they deliver against."""
+
+    dataset_version: str
+    run_date: str
+    sequence_length: int
+    unit: str
+    event_types: list[str]
+    next_event_classes: list[str]
+    split_days: dict[str, str]
+    label_horizon_days: int
+    config: dict[str, Any]
+    splits: dict[str, SplitSummary]
+    vocab: dict[str, int]
+
+
+DATASET = "sequences"  # the datasets' name in ml.model_runs and under <lake.root>/models/
+
 # The columns of a split's Parquet files, in order (see ecomlake.lstm for what reads them).
 COLUMNS = (
     "user_id", "anchor_time", "anchor_date", "session_id", "length",
@@ -41,32 +71,32 @@ def write_dataset(
     vocabularies: dict[str, DataFrame],
     path: str,
     files_per_split: int,
-    manifest: dict[str, Any],
+    header: dict[str, Any],
     run_id: str,
-    check: Callable[[dict[str, Any]], None] = lambda manifest: None,
-) -> dict[str, Any]:
+    check: Callable[[Manifest], None] = lambda manifest: None,
+) -> Manifest:
     """Write ``samples`` (with ``split``) and ``vocabularies`` to ``path`` atomically; return the manifest written.
 
-    ``manifest`` gets ``splits`` (exact rows, files, first/last anchor day and next-event class counts per split) and
+    The manifest is ``header`` with ``splits`` (exact rows, files, first/last anchor day and next-event class counts per split) and
     ``vocab`` sizes added. Rows are hash-partitioned (evenly, by user and anchor time) and sorted within
     files, so a re-run writes the same files. ``check`` sees the manifest before the rename; if it raises (or anything
     fails), the temporary folder is deleted and an existing version stays as it was.
     """
     tmp = f"{path}.tmp-{run_id}"
     try:
-        manifest = _write(spark, samples, vocabularies, tmp, files_per_split, manifest)
+        manifest = _write(spark, samples, vocabularies, tmp, files_per_split, header)
         check(manifest)
     except BaseException:
-        fs, p = _fs(spark, tmp)
-        fs.delete(p, True)
+        fs, p = pafs.FileSystem.from_uri(tmp)
+        fs.delete_dir(p)
         raise
-    _replace(spark, tmp, path)
+    _replace(tmp, path)
     return manifest
 
 
 def _write(
-    spark: SparkSession, samples: DataFrame, vocabularies: dict[str, DataFrame], tmp: str, files_per_split: int, manifest: dict[str, Any]
-) -> dict[str, Any]:
+    spark: SparkSession, samples: DataFrame, vocabularies: dict[str, DataFrame], tmp: str, files_per_split: int, header: dict[str, Any]
+) -> Manifest:
     samples = samples.persist(StorageLevel.MEMORY_AND_DISK)  # read once per split
     try:
         splits = {}
@@ -84,7 +114,7 @@ def _write(
                 F.min("anchor_date").alias("first"),
                 F.max("anchor_date").alias("last"),
                 *[F.count(F.when(F.col("next_event") == i, True)).alias(f"next_{i}") for i in range(len(NEXT_EVENT_CLASSES))],
-            ).first()
+            ).collect()[0]  # an aggregate: one row
             splits[split] = {
                 "rows": int(stats["rows"]),
                 "files": len(written.inputFiles()),
@@ -97,23 +127,11 @@ def _write(
     sizes = {}
     for name, vocab in vocabularies.items():
         vocab.coalesce(1).write.mode("overwrite").parquet(f"{tmp}/vocab/{name}")
-        sizes[name] = int(spark.read.parquet(f"{tmp}/vocab/{name}").agg(F.max("index")).first()[0] or 1) + 1
-    manifest = {**manifest, "splits": splits, "vocab": {"event_types": 5, **sizes}}
-    _write_text(spark, f"{tmp}/{MANIFEST}", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return manifest
-
-
-def read_manifest(spark: SparkSession, path: str) -> dict[str, Any]:
-    """The manifest of the dataset at ``path``; InputMissingError naming the job when there is none."""
-    fs, p = _fs(spark, f"{path}/{MANIFEST}")
-    if not fs.exists(p):
-        raise InputMissingError(f"no sequences dataset at {path} ({MANIFEST} missing); run `ecomlake sequences --date D` first")
-    stream = fs.open(p)
-    try:
-        reader = spark._jvm.java.io.BufferedReader(spark._jvm.java.io.InputStreamReader(stream, "UTF-8"))
-        return json.loads("\n".join(iter(reader.readLine, None)))
-    finally:
-        stream.close()
+        sizes[name] = int(spark.read.parquet(f"{tmp}/vocab/{name}").agg(F.max("index")).collect()[0][0] or 1) + 1
+    # The header's keys are the rest of Manifest's (sequences.job builds it); mypy cannot see through the ** of a dict.
+    result: Manifest = {**header, "splits": splits, "vocab": {"event_types": len(EVENT_TYPES) + 1, **sizes}}  # type: ignore[typeddict-item]
+    write_manifest(tmp, result, spark)
+    return result
 
 
 def local_path(path: str) -> str:
@@ -121,27 +139,11 @@ def local_path(path: str) -> str:
     return path.removeprefix("file://").removeprefix("file:")
 
 
-def _fs(spark: SparkSession, path: str) -> tuple[Any, Any]:
-    jvm = spark._jvm
-    p = jvm.org.apache.hadoop.fs.Path(path)
-    return p.getFileSystem(spark._jsc.hadoopConfiguration()), p
-
-
-def _write_text(spark: SparkSession, path: str, text: str) -> None:
-    fs, p = _fs(spark, path)
-    out = fs.create(p, True)
-    try:
-        out.write(bytearray(text.encode("utf-8")))
-    finally:
-        out.close()
-
-
-def _replace(spark: SparkSession, tmp: str, path: str) -> None:
+def _replace(tmp: str, path: str) -> None:
     """Move ``tmp`` to ``path``, replacing an older version of the dataset."""
-    fs, target = _fs(spark, path)
-    _, source = _fs(spark, tmp)
-    if fs.exists(target):
-        fs.delete(target, True)
-    fs.mkdirs(target.getParent())
-    if not fs.rename(source, target):
-        raise OSError(f"could not rename {tmp} to {path}")
+    fs, target = pafs.FileSystem.from_uri(path)
+    _, source = pafs.FileSystem.from_uri(tmp)
+    if fs.get_file_info(target).type != pafs.FileType.NotFound:
+        fs.delete_dir(target)
+    fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+    fs.move(source, target)
