@@ -1,7 +1,9 @@
 """The one command line: ``ecomlake <job> [flags]`` (also ``python -m ecomlake``, and every jobs/*_job.py).
 
-Exit codes: 0 success, 1 unexpected failure, 2 configuration or usage error, 3 input missing,
-4 data-quality check failed, 5 a pipeline step failed (see ecomlake.errors).
+Every job has one skeleton: parse the arguments -> load and validate the config -> build the job's
+typed parameters -> start the session (Spark jobs) -> :func:`ecomlake.job.execute`, which runs the job
+and records the run. Exit codes: 0 success, 1 unexpected failure, 2 configuration or usage error,
+3 input missing, 4 data-quality check failed, 5 a pipeline step failed (see ecomlake.errors).
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import importlib
 import json
 import logging
 import os
@@ -17,43 +18,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from ecomlake import __version__
-from ecomlake.config import load_config
+from ecomlake import __version__, jobs
+from ecomlake.config import Config, load_config
 from ecomlake.errors import EcomlakeError
-from ecomlake.job import Job, config_flags
+from ecomlake.job import Context, LocalJob, SparkJob, config_flags, execute, params_from_args
 
 log = logging.getLogger("ecomlake")
 
-# The jobs, in pipeline order. Each module defines JOB.
-JOB_MODULES = (
-    "ecomlake.generate.job",
-    "ecomlake.ingest.job",
-    "ecomlake.clean.job",
-    "ecomlake.featurize.job",
-    "ecomlake.profile.job",
-    "ecomlake.recommend.job",
-    "ecomlake.propensity.job",
-    "ecomlake.sequences.job",
-    "ecomlake.lstm.job",
-    "ecomlake.pipeline.job",
-    "ecomlake.submit",
-    "ecomlake.analyst.sql",
-    "ecomlake.report.job",
-    "ecomlake.demo",
-    "ecomlake.setup_jobs",
-)
 
-
-def load_jobs() -> dict[str, Job]:
-    jobs: dict[str, Job] = {}
-    for module_name in JOB_MODULES:
-        module = importlib.import_module(module_name)
-        for job in getattr(module, "JOBS", (getattr(module, "JOB", None),)):
-            jobs[job.name] = job
-    return jobs
-
-
-def build_parser(jobs: dict[str, Job]) -> argparse.ArgumentParser:
+def build_parser(names: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser, with a sub-command for each job of ``names`` (each job's module is imported for its flags)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--conf",
@@ -75,7 +49,8 @@ def build_parser(jobs: dict[str, Job]) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ecomlake {__version__}")
     sub = parser.add_subparsers(dest="job", metavar="<job>", required=True)
-    for job in jobs.values():
+    for name in names:
+        job = jobs.load(name)
         job_parser = sub.add_parser(job.name, parents=[common], help=job.summary, description=job.summary)
         job.add_arguments(job_parser)
     return parser
@@ -106,23 +81,21 @@ def setup_logging(quiet: bool, verbose: bool, json_logs: bool = False) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    jobs = load_jobs()
-    args = build_parser(jobs).parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Only the named job's module is loaded (``ecomlake sql --engine duckdb`` needs no pyspark); --help loads them all.
+    named = [a for a in argv if not a.startswith("-")][:1]
+    args = build_parser(named if named and named[0] in jobs.JOB_MODULES else list(jobs.JOB_MODULES)).parse_args(argv)
     setup_logging(args.quiet, args.verbose, args.json_logs)
-    job = jobs[args.job]
-    spark = None
+    job = jobs.load(args.job)
     try:
         config = load_config(args.conf, args.set, flags=config_flags(args))
-        if job.needs_spark:
-            from pyspark.sql import SparkSession
-
-            from ecomlake.session import start_session
-
-            # A session that was already running (a notebook's, a test run's) is the caller's: leave it running.
-            own_session = SparkSession.getActiveSession() is None
-            spark = start_session(config.spark, f"ecomlake-{job.name}")
+        params = params_from_args(job.params, args)
+        # --quiet: the jobs' summaries and progress lines go nowhere.
         with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull) if args.quiet else contextlib.nullcontext():
-            job.run(spark, config, args)  # --quiet: the jobs' progress and summary lines go nowhere
+            if isinstance(job, LocalJob):
+                job.run(config, params)
+            else:
+                _run_spark_job(job, config, params)
         return 0
     except EcomlakeError as exc:
         log.error("%s failed: %s", job.name, exc)
@@ -134,6 +107,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:
         log.exception("%s failed unexpectedly", job.name)
         return 1
+
+
+def _run_spark_job(job: SparkJob[Any, Any], config: Config, params: object) -> None:
+    from pyspark.sql import SparkSession
+
+    from ecomlake.session import start_session
+
+    # A session that was already running (a notebook's, a test run's) is the caller's: leave it running.
+    own_session = SparkSession.getActiveSession() is None
+    spark = start_session(config.spark, f"ecomlake-{job.name}")
+    try:
+        execute(job, Context(spark, config), params, echo=True)
     finally:
-        if spark is not None and own_session:
+        if own_session:
             spark.stop()

@@ -1,10 +1,11 @@
 """``ecomlake demo``: the main job end to end on a generated sample, ending with the lake's tables.
 
-The README's first command runs this on a fresh machine. It generates a day of events with faults
-into the lake's landing area, then ingests it to bronze, cleans it to silver and quarantine,
-featurises it into the gold tables, segments the users, trains the recommender and, once there are
-labels (``featurize.label_horizon_days`` of later days), the propensity models, writes the day's run
-report (HTML and PNG charts), and reads the Delta tables back.
+The README's first command runs this on a fresh machine. It generates days of events with faults into
+the lake's landing area, runs the daily pipeline for each day (``pipeline.steps``: ingest to bronze,
+clean to silver and quarantine, featurize into the gold tables, segment the users, train the
+recommender and, once there are labels, the propensity models), writes the last day's run report
+(HTML and PNG charts), and reads the Delta tables back. Every job runs through the job runner, as
+``ecomlake <job>`` runs it, so ops.run_ledger records each run.
 """
 
 from __future__ import annotations
@@ -12,50 +13,71 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from pyspark.sql import SparkSession
-
-from ecomlake import lake
-from ecomlake.clean import job as clean_job
-from ecomlake.config import Config
-from ecomlake.errors import InputMissingError
-from ecomlake.featurize import job as featurize_job
-from ecomlake.generate import job as generate_job
-from ecomlake.ingest import job as ingest_job
-from ecomlake.job import Job
-from ecomlake.profile import job as profile_job
-from ecomlake.propensity import job as propensity_job
-from ecomlake.recommend import job as recommend_job
-from ecomlake.report import job as report_job
+from ecomlake import jobs, lake
+from ecomlake.job import Context, NoParams, SparkJob, execute
 
 DEMO_EVENTS = 100_000
+
+
+@dataclass(frozen=True)
+class DemoParams:
+    events: int = DEMO_EVENTS  # human events to generate
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    lake_root: str
+    tables: list[tuple[str, int, int, str]]  # (name, rows, Delta version, path)
+
+    @property
+    def rows_in(self) -> None:
+        return None
+
+    @property
+    def rows_out(self) -> None:
+        return None
+
+    def figures(self) -> Mapping[str, float]:
+        return {"tables": len(self.tables)}
+
+    def summary(self) -> str:
+        lines = [f"demo: done; {len(self.tables)} Delta tables in the lake, read back through Spark"]
+        lines += [f"  {name:<32} {rows:>12,} rows  version {version:<4} {path}" for name, rows, version, path in self.tables]
+        return "\n".join(lines)
+
+
+def run(ctx: Context, params: DemoParams) -> DemoResult:
+    config = dataclasses.replace(ctx.config, generator=dataclasses.replace(ctx.config.generator, events=params.events))
+    ctx = Context(ctx.spark, config, ctx.run_id)
+    print(f"demo: lake at {config.lake.root}", flush=True)
+    _execute(ctx, "generate", NoParams())
+    # The generator writes where ingest looks by default: <lake.root>/landing/events/event_date=<day>/.
+    days = [config.generator.start_date + dt.timedelta(days=n) for n in range(config.generator.days)]
+    pipeline = jobs.load("pipeline")
+    _execute(ctx, "pipeline", pipeline.params(start=days[0], end=days[-1], force=True, summaries=True))
+    _execute(ctx, "report", jobs.load("report").params(date=days[-1]))
+    return DemoResult(config.lake.root, lake.table_summary(ctx.spark, config))
+
+
+def _execute(ctx: Context, name: str, params: object) -> object:
+    """A job through the runner, in a run of its own, its summary printed."""
+    job = jobs.load(name)
+    assert isinstance(job, SparkJob)
+    return execute(job, Context(ctx.spark, ctx.config), params, echo=True)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--events", type=int, default=DEMO_EVENTS, help=f"human events to generate (default {DEMO_EVENTS:,})")
 
 
-def run(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> None:
-    assert spark is not None
-    config = dataclasses.replace(config, generator=dataclasses.replace(config.generator, events=args.events))
-    print(f"demo: lake at {config.lake.root}")
-    generate_job.run(spark, config, args)
-    # The generator writes where ingest looks by default: <lake.root>/landing/events/event_date=<day>/.
-    for offset in range(config.generator.days):
-        date = config.generator.start_date + dt.timedelta(days=offset)
-        ingest_job.run(spark, config, argparse.Namespace(date=date, path=None))
-        clean_job.run(spark, config, argparse.Namespace(date=date))
-        featurize_job.run(spark, config, argparse.Namespace(date=date, full=False))
-    profile_job.run(spark, config, argparse.Namespace(date=date, cdnow=None, score_only=False))
-    recommend_job.run(spark, config, argparse.Namespace(date=date, score_only=False))
-    try:
-        propensity_job.run(spark, config, argparse.Namespace(date=date, score_only=False))
-    except InputMissingError as exc:  # a short demo has no complete labels yet: say so and go on
-        print(f"propensity: skipped: {exc}")
-    report_job.run(spark, config, argparse.Namespace(date=date, out=None))
-    print("demo: Delta tables in the lake (read back through Spark):")
-    for name, rows, version, path in lake.table_summary(spark, config.lake):
-        print(f"  {name:<32} {rows:>12,} rows  version {version:<4} {path}")
-
-
-JOB = Job("demo", "Run the suite end to end on a generated sample and list the Delta tables it wrote", add_arguments, run)
+JOB = SparkJob(
+    "demo",
+    "Run the suite end to end on a generated sample (generate, the daily pipeline, the run report) and list the Delta tables it wrote",
+    DemoParams,
+    run,
+    add_arguments,
+    records=False,  # the jobs it runs are the records
+)

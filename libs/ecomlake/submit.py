@@ -26,15 +26,15 @@ import shlex
 import shutil
 import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyspark
 import yaml
-from pyspark.sql import SparkSession
 
 from ecomlake.config import Config, as_dict, cache_dir
 from ecomlake.errors import ConfigError, InputMissingError
-from ecomlake.job import Job
+from ecomlake.job import LocalJob
 from ecomlake.runinfo import VERSION_FILE, code_version
 from ecomlake.session import DELTA_PACKAGES, session_confs
 
@@ -128,6 +128,14 @@ def submit_command(config: Config, job: str, job_args: list[str], use_packages: 
     return [*command, str(entry_file(job)), *job_args, "--conf", conf_arg]
 
 
+@dataclass(frozen=True)
+class SubmitParams:
+    target: str  # the job to submit
+    job_args: tuple[str, ...] = ()  # its own flags
+    dry_run: bool = False  # print the command instead of running it
+    packages: bool = False  # resolve Delta's jars from Maven Central instead of the local cache
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the spark-submit command instead of running it")
     parser.add_argument("--packages", action="store_true", help="resolve Delta's jars from Maven Central (--packages) instead of the local cache")
@@ -135,11 +143,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("job_args", nargs=argparse.REMAINDER, metavar="...", help="the job's own flags, e.g. --date 2019-10-01")
 
 
-def run(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> None:
-    if "--conf" in args.job_args:
+def run(config: Config, params: SubmitParams) -> None:
+    if "--conf" in params.job_args:
         raise ConfigError("give --conf before the job name (ecomlake submit --conf FILE JOB ...): submit ships it to the driver")
-    command = submit_command(config, args.target, args.job_args, args.packages)
-    if args.dry_run:
+    command = submit_command(config, params.target, list(params.job_args), params.packages)
+    if params.dry_run:
         print(shlex.join(command))
         return
     if shutil.which(command[0]) is None:
@@ -150,10 +158,10 @@ def run(spark: SparkSession | None, config: Config, args: argparse.Namespace) ->
     os.execvp(command[0], command)
 
 
-JOB = Job(
+JOB = LocalJob(
     "submit",
     "Run a job with spark-submit (local, standalone, YARN, Kubernetes), shipping the package, Delta's jars and the config",
-    add_arguments,
+    SubmitParams,
     run,
-    needs_spark=False,
+    add_arguments,
 )

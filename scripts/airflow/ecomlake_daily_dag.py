@@ -13,18 +13,38 @@ task runs again). A step whose input cannot exist yet (labels before their horiz
 "skipped" in the ledger. Non-zero exits: 2 config, 3 input missing, 4 data quality, 5 step failed; the
 retries are for the transient ones (a lost executor, files landing late).
 
+The tasks are the steps of the config's ``pipeline.steps`` (the file ``ECOMLAKE_CONF`` names, as the
+tasks read it; without one, ecomlake.pipeline.dag.DEFAULT_STEPS), in pipeline order, each depending on
+the one before: add sequences, train-lstm and score-lstm there, not here. The scheduler reads the config
+when it parses this file, so it needs ecomlake importable (its package, or ``$ECOMLAKE_HOME/libs``).
+
 The file imports without Airflow (``dag`` is then None), so its tests run anywhere.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shlex
+import sys
 
-# The pipeline's default steps (pipeline.steps), in order: each depends on the one before.
-STEPS = ("ingest", "clean", "featurize", "profile", "recommend", "propensity")
+try:
+    from ecomlake.config import load_config
+except ImportError:  # not installed on the scheduler: the clone's package (pure Python for the config)
+    sys.path.insert(0, os.path.join(os.environ.get("ECOMLAKE_HOME", ""), "libs"))
+    from ecomlake.config import load_config
+
 RETRIES = 2
 RETRY_DELAY = dt.timedelta(minutes=10)
+
+
+def pipeline_steps(conf: str | None = None) -> tuple[str, ...]:
+    """The config's ``pipeline.steps``, in order (the file ``conf``, default $ECOMLAKE_CONF): one task each."""
+    return load_config(conf if conf is not None else os.environ.get("ECOMLAKE_CONF")).pipeline.steps
+
+
+# The steps of this deployment's pipeline, in order: each task depends on the one before.
+STEPS = pipeline_steps()
 
 
 def step_command(step: str) -> str:

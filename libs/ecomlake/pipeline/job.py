@@ -1,12 +1,14 @@
-"""``ecomlake pipeline``: the daily DAG for a date, or a backfill over a range of dates, recorded in ops.run_ledger.
+"""``ecomlake pipeline``: the daily DAG for a date, or a backfill over a range of dates, each step recorded in ops.run_ledger.
 
-For each date, in order, the steps of ``pipeline.steps`` (a subset of ingest -> clean -> featurize ->
-profile -> recommend -> propensity -> sequences -> train-lstm -> score-lstm, always in that order):
+For each date, in order, the steps of ``pipeline.steps`` (a subset of :data:`ecomlake.pipeline.dag.STEPS`,
+always in that order), each the job of its name run through :func:`ecomlake.job.execute` with the
+date as its parameter:
 
-- a step already succeeded for the date is skipped, unless ``--force``; ``--from STEP`` starts at a step
-  (the earlier ones are neither run nor checked), ``--only STEP`` runs one step (a scheduler's task);
-- each attempt is recorded when it starts (``running``) and when it ends: a driver killed mid-step
-  leaves a ``running`` row that never ends, beside the re-run's rows;
+- a step already succeeded for the date (with the same parameters: alone or in an earlier pipeline run)
+  is skipped, unless ``--force``; ``--from STEP`` starts at a step (the earlier ones are neither run nor
+  checked), ``--only STEP`` runs one step (a scheduler's task);
+- each run is recorded when it starts (``running``) and when it ends, with this pipeline run's id: a
+  driver killed mid-step leaves a ``running`` row that never ends, beside the re-run's rows;
 - a step whose input cannot exist yet for the date (labels before the horizon has passed, say) is
   recorded as skipped, with the reason, and the DAG goes on;
 - any other failure is recorded as failed with its error and stops the DAG: the process exits non-zero
@@ -24,81 +26,136 @@ import dataclasses
 import datetime as dt
 import logging
 import time
+from collections.abc import Mapping
+from typing import Any
 
-from pyspark.sql import SparkSession
-
-from ecomlake.config import PIPELINE_STEPS, Config
+from ecomlake import jobs, ledger
+from ecomlake.config import Config
 from ecomlake.errors import ConfigError, DataQualityError, EcomlakeError, InputMissingError, StepFailedError
-from ecomlake.job import Job, iso_date
-from ecomlake.pipeline import ledger
-from ecomlake.pipeline.steps import STEPS
-from ecomlake.runinfo import new_run_id
+from ecomlake.job import Context, SparkJob, execute, iso_date
+from ecomlake.pipeline.dag import STEP_NAMES, STEPS, Step
 
 log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
+class PipelineParams:
+    date: dt.date | None = None  # one day
+    start: dt.date | None = None  # or a backfill from start to end, included
+    end: dt.date | None = None
+    force: bool = False  # re-run steps that already succeeded for the date
+    start_step: str | None = None  # --from: start at this step
+    only_step: str | None = None  # --only: run just this step
+    summaries: bool = False  # print each step's own summary instead of one progress line per step
+
+    def __post_init__(self) -> None:
+        if (self.date is None) == (self.start is None):
+            raise ConfigError("pipeline takes --date D, or --start D1 --end D2")
+        if self.start is not None and self.end is None:
+            raise ConfigError("--start needs --end (the last day of the backfill)")
+        if self.date is not None and self.end is not None:
+            raise ConfigError("--end goes with --start, not with --date")
+        if self.start is not None and self.end is not None and self.end < self.start:
+            raise ConfigError(f"--end {self.end} is before --start {self.start}")
+
+    @property
+    def dates(self) -> list[dt.date]:
+        if self.date is not None:
+            return [self.date]
+        assert self.start is not None and self.end is not None  # __post_init__ checks it
+        return [self.start + dt.timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+
+@dataclasses.dataclass(frozen=True)
+class StepRun:
+    """One step's outcome for a date in this pipeline run."""
+
+    job: str
+    run_date: dt.date
+    status: str  # succeeded, skipped, failed, or already_succeeded (not run)
+    seconds: float
+    outcome: Any = None  # the job's result when it ran
+    error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class PipelineResult:
     run_id: str
-    records: tuple[ledger.StepRecord, ...]  # this run's attempts (skips of already-succeeded steps are not attempts)
-    already_done: tuple[tuple[dt.date, str], ...]  # (date, step) skipped because the ledger says it succeeded
+    dates: tuple[dt.date, ...]
+    steps: tuple[StepRun, ...]  # this run's steps, in order
     seconds: float
 
+    def count(self, status: str) -> int:
+        return sum(1 for s in self.steps if s.status == status)
 
-def dates_between(start: dt.date, end: dt.date) -> list[dt.date]:
-    if end < start:
-        raise ConfigError(f"--end {end} is before --start {start}")
-    return [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
+    @property
+    def rows_in(self) -> None:
+        return None
+
+    @property
+    def rows_out(self) -> int:
+        return sum(s.outcome.rows_out or 0 for s in self.steps if s.outcome is not None)
+
+    def figures(self) -> Mapping[str, float]:
+        return {status: self.count(status) for status in (ledger.SUCCEEDED, ledger.SKIPPED, ALREADY)}
+
+    def summary(self) -> str:
+        return (
+            f"pipeline {self.dates[0]}..{self.dates[-1]} ({len(self.dates)} day(s)), run {self.run_id}: {self.count(ledger.SUCCEEDED)} step(s) "
+            f"succeeded, {self.count(ledger.SKIPPED)} skipped, {self.count(ALREADY)} already done"
+        )
 
 
-def run_pipeline(
-    spark: SparkSession,
-    config: Config,
-    dates: list[dt.date],
-    force: bool = False,
-    start_step: str | None = None,
-    quiet: bool = False,
-    only_step: str | None = None,
-) -> PipelineResult:
+ALREADY = "already_succeeded"
+
+
+def run(ctx: Context, params: PipelineParams) -> PipelineResult:
     """Run the configured steps for each date in order; raise on the first failed step (after recording it)."""
-    t0, run_id = time.perf_counter(), new_run_id()
-    steps = [s for s in STEPS if s.name in config.pipeline.steps]
-    names = [s.name for s in steps]
+    t0, echo_steps = time.perf_counter(), params.summaries
+    steps = _steps(ctx.config, params.start_step, params.only_step)
+    runs: list[StepRun] = []
+    total = len(params.dates) * len(steps)
+    for d, day in enumerate(params.dates):
+        step_params = {step.job: jobs.load(step.job).params(date=day) for step in steps}
+        done = set() if params.force else ledger.succeeded(ctx.spark, ctx.config, day, {j: ledger.params_json(p) for j, p in step_params.items()})
+        for s, step in enumerate(steps):
+            progress = f"[{d * len(steps) + s + 1}/{total}]"
+            if step.job in done:
+                runs.append(StepRun(step.job, day, ALREADY, 0.0))
+                _report(ctx, progress, runs[-1], "already succeeded (--force re-runs it)", echo_steps)
+                continue
+            runs.append(_run_step(ctx, step, step_params[step.job], day, echo_steps))
+            _report(ctx, progress, runs[-1], _outcome(runs[-1]), echo_steps)
+            if runs[-1].status == ledger.FAILED:
+                failure = runs[-1].outcome
+                raise _step_error(failure)(f"step {step.job} for {day} failed: {runs[-1].error}") from failure
+    return PipelineResult(ctx.run_id, tuple(params.dates), tuple(runs), time.perf_counter() - t0)
+
+
+def _steps(config: Config, start_step: str | None, only_step: str | None) -> list[Step]:
+    steps = [s for s in STEPS if s.job in config.pipeline.steps]
+    names = [s.job for s in steps]
     for flag, name in (("--from", start_step), ("--only", only_step)):
         if name is not None and name not in names:
             raise ConfigError(f"{flag} {name}: not among pipeline.steps {list(config.pipeline.steps)}")
     if start_step is not None:
         steps = steps[names.index(start_step) :]
-    if only_step is not None:
-        steps = [s for s in steps if s.name == only_step]
-    records: list[ledger.StepRecord] = []
-    already: list[tuple[dt.date, str]] = []
-    total = len(dates) * len(steps)
-    for d, day in enumerate(dates):
-        done = set() if force else ledger.succeeded(spark, config, day)
-        for s, step in enumerate(steps):
-            progress = f"[{d * len(steps) + s + 1}/{total}]"
-            if step.name in done:
-                already.append((day, step.name))
-                _report(quiet, progress, run_id, day, step.name, "already succeeded (--force re-runs it)", {"status": "already_succeeded"})
-                continue
-            # The start is recorded first: a driver killed mid-step leaves a "running" row that never ends.
-            started, failure = _now(), None
-            ledger.record(spark, config, ledger.StepRecord(run_id, step.name, day, ledger.RUNNING, started, None, None, None, None))
-            try:
-                rows_in, rows_out = step.run(spark, config, day)
-                r = ledger.StepRecord(run_id, step.name, day, ledger.SUCCEEDED, started, _now(), rows_in, rows_out, None)
-            except step.skip_on as exc:
-                r = ledger.StepRecord(run_id, step.name, day, ledger.SKIPPED, started, _now(), None, None, str(exc))
-            except Exception as exc:
-                r = ledger.StepRecord(run_id, step.name, day, ledger.FAILED, started, _now(), None, None, f"{type(exc).__name__}: {exc}")
-                failure = exc
-            ledger.record(spark, config, r)
-            records.append(r)
-            _report(quiet, progress, run_id, day, step.name, _outcome(r), _fields(r))
-            if failure is not None:
-                raise _step_error(failure)(f"step {step.name} for {day} failed: {r.error}") from failure
-    return PipelineResult(run_id, tuple(records), tuple(already), time.perf_counter() - t0)
+    return [s for s in steps if only_step is None or s.job == only_step]
+
+
+def _run_step(ctx: Context, step: Step, params: Any, day: dt.date, echo: bool) -> StepRun:
+    """One step through the job runner, in a run of its own (its own run id), under this pipeline run's id."""
+    job = jobs.load(step.job)
+    assert isinstance(job, SparkJob), f"pipeline step {step.job} is not a Spark job"
+    t = time.perf_counter()
+    step_ctx = Context(ctx.spark, ctx.config)
+    try:
+        outcome = execute(job, step_ctx, params, echo=echo, pipeline_run_id=ctx.run_id, skip_on=step.skip_on)
+    except step.skip_on as exc:
+        return StepRun(step.job, day, ledger.SKIPPED, time.perf_counter() - t, None, str(exc))
+    except Exception as exc:
+        return StepRun(step.job, day, ledger.FAILED, time.perf_counter() - t, exc, f"{type(exc).__name__}: {exc}")
+    return StepRun(step.job, day, ledger.SUCCEEDED, time.perf_counter() - t, outcome)
 
 
 def _step_error(exc: Exception) -> type[EcomlakeError]:
@@ -109,28 +166,25 @@ def _step_error(exc: Exception) -> type[EcomlakeError]:
     return StepFailedError
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def _outcome(r: ledger.StepRecord) -> str:
-    assert r.seconds is not None
-    rows = "".join(f", {label} {n:,}" for label, n in (("rows in", r.rows_in), ("rows out", r.rows_out)) if n is not None)
+def _outcome(r: StepRun) -> str:
+    rows = ""
+    if r.outcome is not None and not isinstance(r.outcome, Exception):
+        rows = "".join(f", {label} {n:,}" for label, n in (("rows in", r.outcome.rows_in), ("rows out", r.outcome.rows_out)) if n is not None)
     reason = f": {r.error.splitlines()[0]}" if r.error else ""
     return f"{r.status} in {r.seconds:.1f} s{rows}{reason}"
 
 
-def _fields(r: ledger.StepRecord) -> dict[str, object]:
-    assert r.seconds is not None
-    return {"status": r.status, "seconds": round(r.seconds, 3), "rows_in": r.rows_in, "rows_out": r.rows_out, "error": r.error}
-
-
-def _report(quiet: bool, progress: str, run_id: str, day: dt.date, step: str, outcome: str, fields: dict[str, object]) -> None:
-    """One structured log record per step (JSON with --json-logs) and, unless --quiet, a progress line on stdout."""
-    line = f"pipeline {progress} {day} {step}: {outcome}"
-    log.info(line, extra={"fields": {"event": "pipeline_step", "run_id": run_id, "run_date": day.isoformat(), "step": step, **fields}})
-    if not quiet:
+def _report(ctx: Context, progress: str, r: StepRun, outcome: str, echo_steps: bool) -> None:
+    """One structured log record per step (JSON with --json-logs) and a progress line on stdout (a skip's reason with echo_steps)."""
+    line = f"pipeline {progress} {r.run_date} {r.job}: {outcome}"
+    fields = {"event": "pipeline_step", "run_id": ctx.run_id, "run_date": r.run_date.isoformat(), "step": r.job, "status": r.status}
+    done = r.outcome if r.status == ledger.SUCCEEDED else None
+    rows = {"rows_in": done.rows_in if done else None, "rows_out": done.rows_out if done else None}
+    log.info(line, extra={"fields": fields | rows | {"seconds": round(r.seconds, 3), "error": r.error}})
+    if not echo_steps:
         print(line, flush=True)
+    elif r.status == ledger.SKIPPED:
+        print(f"{r.job}: skipped: {r.error}", flush=True)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -140,28 +194,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", type=iso_date, help="backfill: the last day, included")
     parser.add_argument("--force", action="store_true", help="re-run steps that already succeeded for the date")
     step = parser.add_mutually_exclusive_group()
-    step.add_argument("--from", dest="start_step", choices=PIPELINE_STEPS, help="start at this step (resume after a fix)")
-    step.add_argument("--only", dest="only_step", choices=PIPELINE_STEPS, help="run just this step (a scheduler's task per step)")
-
-
-def run(spark: SparkSession | None, config: Config, args: argparse.Namespace) -> PipelineResult:
-    assert spark is not None
-    if args.start is not None and args.end is None:
-        raise ConfigError("--start needs --end (the last day of the backfill)")
-    if args.date is not None and args.end is not None:
-        raise ConfigError("--end goes with --start, not with --date")
-    dates = [args.date] if args.date is not None else dates_between(args.start, args.end)
-    r = run_pipeline(spark, config, dates, args.force, args.start_step, quiet=args.quiet, only_step=args.only_step)
-    ran = sum(1 for x in r.records if x.status == ledger.SUCCEEDED)
-    skipped = sum(1 for x in r.records if x.status == ledger.SKIPPED)
-    summary = (
-        f"pipeline {dates[0]}..{dates[-1]} ({len(dates)} day(s)), run {r.run_id}: {ran} step(s) succeeded, {skipped} skipped, "
-        f"{len(r.already_done)} already done, in {r.seconds:.1f} s"
+    step.add_argument("--from", dest="start_step", choices=STEP_NAMES, help="start at this step (resume after a fix)")
+    step.add_argument("--only", dest="only_step", choices=STEP_NAMES, help="run just this step (a scheduler's task per step)")
+    parser.add_argument(
+        "--summaries", action="store_true", help="print each step's own summary (as the job alone prints it) instead of a progress line"
     )
-    fields = {"event": "pipeline_run", "run_id": r.run_id, "succeeded": ran, "skipped": skipped, "seconds": round(r.seconds, 3)}
-    log.info(summary, extra={"fields": fields})
-    print(summary)
-    return r
 
 
-JOB = Job("pipeline", "Run the daily pipeline for a date, or backfill a range of dates, recording each step in ops.run_ledger", add_arguments, run)
+JOB = SparkJob(
+    "pipeline",
+    "Run the daily pipeline for a date, or backfill a range of dates, recording each step in ops.run_ledger",
+    PipelineParams,
+    run,
+    add_arguments,
+    records=False,  # its steps are the records, each with this run's id as pipeline_run_id
+)
