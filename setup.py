@@ -36,7 +36,7 @@ setup(
     package_dir={"": "libs"},
     packages=find_packages("libs"),
     include_package_data=True,
-    package_data={"ecomlake": ["py.typed", "sources/*.yaml"]},
+    package_data={"ecomlake": ["py.typed", "sources/*.yaml", "data/*/*.csv", "data/*/README.md"]},  # data/: real samples (ecomlake.datasets)
     install_requires=pinned("base"),
     extras_require={"dev": pinned("dev"), "dl": pinned("dl"), "bench": pinned("bench")},
     entry_points={"console_scripts": ["ecomlake=ecomlake.cli:main"]},

@@ -9,4 +9,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 python="$("$repo/scripts/setup.sh" --dev --dl --bench)"
 cd "$repo"
+# This clone's code first (as scripts/test.sh), even if another clone re-pointed the shared environment meanwhile;
+# every benchmark process (python -m benchmarks.<name>, started from here) inherits it.
+export PYTHONPATH="$repo/libs${PYTHONPATH:+:$PYTHONPATH}"
 exec "$python" -m benchmarks.run_all "$@"

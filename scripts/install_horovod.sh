@@ -5,7 +5,7 @@
 # C++14, while torch >= 2.1 headers need C++17 ("C++17 or later compatible compiler is required").
 # The upstream fix (horovod PR #3998) was never released, so we take the PyPI sdist and change
 # set(CMAKE_CXX_STANDARD 14) to 17 in CMakeLists.txt and horovod/torch/CMakeLists.txt.
-# See shared/STACK.md for what was verified with this build.
+# See docs/stack.md for what was verified with this build.
 #
 # Usage (needs a C++ compiler, the system cmake 3.x, and torch from requirements/dl.txt):
 #   pip install -r requirements/base.txt -r requirements/dl.txt

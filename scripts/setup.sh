@@ -43,7 +43,8 @@ fi
 # Python 3.11 (the pins are tested on it).
 source "$repo/scripts/lib/python311.sh"  # sets $python
 
-key=$(cat "$repo"/requirements/{base,build,dev,dl,bench}.txt | sha256sum | cut -c1-12)  # the analysts' environment has its own (setup_analyst.sh)
+# The pins without comments and blank lines: editing a comment does not rebuild the environment.
+key=$(cat "$repo"/requirements/{base,build,dev,dl,bench}.txt | sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' | sha256sum | cut -c1-12)  # the analysts' environment has its own (setup_analyst.sh)
 venv="$cache/venv-$key"
 mkdir -p "$cache"
 exec 9>"$cache/setup.lock"

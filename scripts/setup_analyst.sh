@@ -11,7 +11,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${ECOMLAKE_CACHE:-$HOME/.cache/ecomlake}"
 say() { echo "setup_analyst: $*" >&2; }
 source "$repo/scripts/lib/python311.sh"  # sets $python
-key=$(sha256sum "$repo/requirements/analyst.txt" | cut -c1-12)
+key=$(sed -e 's/#.*//' -e 's/[[:space:]]*$//' -e '/^$/d' "$repo/requirements/analyst.txt" | sha256sum | cut -c1-12)  # the pins only, not the comments
 venv="$cache/analyst-$key"
 mkdir -p "$cache"
 exec 9>"$cache/setup_analyst.lock"

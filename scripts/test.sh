@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Run the checks: ruff, then the default test suite (other tiers: -m cluster, -m slow; see README).
+# Run the checks: ruff, mypy (strict on libs/ecomlake, settings in pyproject.toml), then the default test suite
+# (other tiers: -m cluster, -m slow; see README).
 #   scripts/test.sh [pytest args]
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,4 +10,6 @@ cd "$repo"
 export PYTHONPATH="$repo/libs${PYTHONPATH:+:$PYTHONPATH}"
 "$python" -m ruff check libs jobs tests benchmarks scripts setup.py
 "$python" -m ruff format --check libs jobs tests benchmarks scripts setup.py
+# The type check's cache lives with the environments, outside the clone: a fresh clone starts warm.
+MYPY_CACHE_DIR="${ECOMLAKE_CACHE:-$HOME/.cache/ecomlake}/mypy" "$python" -m mypy
 exec "$python" -m pytest "$@"
