@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from ecomlake.config import Config
 
@@ -134,6 +134,17 @@ def spark_session(config: Config, app_name: str) -> Iterator[SparkSession]:
         yield spark
     finally:
         spark.stop()
+
+
+def silver_events(spark: SparkSession, config: Config) -> DataFrame:
+    """Silver's human events in the columns gold is made of, as the featurize job reads them (flagged bots left out)."""
+    from pyspark.sql import functions as F
+
+    from ecomlake import lake
+    from ecomlake.catalog import SILVER_EVENTS
+    from ecomlake.vocabulary import SILVER_EVENT_COLUMNS
+
+    return lake.read(spark, config, SILVER_EVENTS).where(~F.col("is_bot")).select(*SILVER_EVENT_COLUMNS)
 
 
 def spark_figures_by_step(event_log_dir: Path) -> dict[str, dict[str, Any]]:

@@ -4,17 +4,17 @@
 
 Generates one day of REES46-layout CSV with the default fault rates into ``--data`` (kept and
 reused: a folder with the generator's manifest for the same size is not generated again), then runs
-in a fresh lake, with the default config on ``local[2]``: ``ingest --date D``, ``clean --date D``,
-``featurize --date D``. Per step: wall seconds, rows, peak memory of this process and the local Spark
-JVM (the mark reset before each step), and Spark's own accounting from the event log (task seconds,
-GC, input, output and shuffle bytes, spill, peak JVM heap). End to end = ingest + clean + featurize;
+in a fresh lake, with the default config on ``local[2]``, the jobs ingest, clean and featurize for
+day D, each as ``run(Context(spark, config), Params(D))`` (what ``ecomlake ingest --date D`` etc. run,
+less the run-ledger records). Per step: wall seconds, rows, peak memory of this process and the local
+Spark JVM (the mark reset before each step), and Spark's own accounting from the event log (task
+seconds, GC, input, output and shuffle bytes, spill, peak JVM heap). End to end = ingest + clean + featurize;
 raw rows per second of that is the ETL rate. ``benchmarks.run_all`` calls this once per size.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 import time
@@ -32,18 +32,22 @@ def data_folder(root: Path, events: int) -> Path:
 
 def generated(folder: Path) -> dict[str, Any] | None:
     """The manifest of a complete generated dataset in ``folder``, else None."""
-    manifest = folder / "_manifest"  # written last, by ecomlake.generate.output.write_manifest (Spark text files)
-    if not (manifest / "_SUCCESS").is_file():
+    from ecomlake.manifest import MANIFEST_DIR, read_manifest
+
+    # The manifest is written last, by Spark's text writer: its _SUCCESS marks a complete dataset.
+    if not (folder / MANIFEST_DIR / "_SUCCESS").is_file():
         return None
-    return json.loads("".join(p.read_text() for p in sorted(manifest.glob("part-*"))))
+    return read_manifest(str(folder))
 
 
 def run(events: int, data_root: Path, work: Path, overrides: list[str]) -> dict[str, Any]:
-    from ecomlake.clean.job import clean_events
+    from ecomlake.catalog import SESSIONS
+    from ecomlake.clean import job as clean_job
     from ecomlake.config import load_config
-    from ecomlake.featurize.job import featurize
+    from ecomlake.featurize import job as featurize_job
     from ecomlake.generate.dataset import generate_dataset
-    from ecomlake.ingest.job import ingest_events
+    from ecomlake.ingest import job as ingest_job
+    from ecomlake.job import Context
     from ecomlake.metrics import peak_rss_mib
 
     data = data_folder(data_root, events)
@@ -68,6 +72,7 @@ def run(events: int, data_root: Path, work: Path, overrides: list[str]) -> dict[
     with spark_session(config, f"ecomlake-bench-etl-{events}") as spark:
         result["session_start_seconds"] = round(time.perf_counter() - t, 2)
         steps = Steps(spark)
+        ctx = Context(spark, config)
         try:
             manifest = generated(data)
             if manifest is None:
@@ -75,9 +80,9 @@ def run(events: int, data_root: Path, work: Path, overrides: list[str]) -> dict[
                 manifest = steps.run("generate", lambda: generate_dataset(spark, config.generator), lambda m: m["totals"]["rows"])
             result["raw_rows"] = manifest["totals"]["rows"]
             print(f"  {result['raw_rows']:,} raw rows in {data}", flush=True)
-            ingested = steps.run("ingest", lambda: ingest_events(spark, config, day), lambda r: r.rows)
-            counts = steps.run("clean", lambda: clean_events(spark, config, day), lambda c: c.rows_in)
-            features = steps.run("featurize", lambda: featurize(spark, config, day), lambda f: f.rows.get("gold.sessions"))
+            ingested = steps.run("ingest", lambda: ingest_job.run(ctx, ingest_job.IngestParams(day)), lambda r: r.rows)
+            cleaned = steps.run("clean", lambda: clean_job.run(ctx, clean_job.CleanParams(day)), lambda c: c.rows_in)
+            features = steps.run("featurize", lambda: featurize_job.run(ctx, featurize_job.FeaturizeParams(day)), lambda f: f.rows.get(SESSIONS.key))
         except Exception as error:  # noqa: BLE001 - the memory ceiling wants what failed first, recorded
             # The first line of Spark's message names the cause (OutOfMemoryError, No space left on device, ...).
             message = str(error).strip().splitlines()[0][:500] if str(error).strip() else ""
@@ -85,6 +90,7 @@ def run(events: int, data_root: Path, work: Path, overrides: list[str]) -> dict[
             print(f"== ETL failed in {steps.running}: {result['failed']['error']}", flush=True)
         else:
             result["bronze_rows"] = ingested.rows
+            counts = cleaned.counts
             result["clean"] = {
                 "kept": counts.kept,
                 "quarantined": counts.quarantined,

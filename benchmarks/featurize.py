@@ -7,8 +7,8 @@ Prepares a lake (generate, then ingest and clean for every day; timed apart), or
 
   (a) Spark, the user-features path: the library transforms ``sessions`` and ``user_item_daily``
       for all days and ``user_features`` as of the last day, each written to the lake with
-      ``lake.write_table`` as ``featurize --full`` writes them (but one snapshot, not one per day);
-  (b) Spark, the whole ``featurize(spark, config, full=True)``: every gold table, a snapshot per day;
+      ``lake.write`` as ``featurize --full`` writes them (but one snapshot, not one per day);
+  (b) Spark, the whole featurize job with ``FeaturizeParams(full=True)``: every gold table, a snapshot per day;
   (c) DuckDB (``SET threads=2``, in a subprocess so its memory is measured apart; ``memory_limit`` half
       the machine's RAM, since the Spark JVM stays up beside it, and beyond it DuckDB spills) on the silver
       Parquet files that the Delta log lists, computing in SQL the same sessions, user_item_daily and
@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from benchmarks.common import REPO, load_average, memory_total_kib, reset_peak_rss
+from benchmarks.common import REPO, load_average, memory_total_kib, reset_peak_rss, silver_events
 
 # Spark and ecomlake are imported inside the functions that use them: the DuckDB worker is this
 # file run again in a subprocess, and its peak memory should be DuckDB's, not pyspark's as well.
@@ -65,11 +65,14 @@ class Timed:
 
 def prepare_lake(spark: SparkSession, config: Config) -> dict[str, float]:
     """Generate the events, then ingest and clean every day; seconds per step."""
-    from ecomlake.clean.job import clean_events
+    from ecomlake.clean.job import CleanParams
+    from ecomlake.clean.job import run as clean
     from ecomlake.generate.dataset import generate_dataset
-    from ecomlake.ingest.job import ingest_events
+    from ecomlake.ingest.job import IngestParams
+    from ecomlake.ingest.job import run as ingest
+    from ecomlake.job import Context
 
-    gen = config.generator
+    gen, ctx = config.generator, Context(spark, config)
     times = {"generate": 0.0, "ingest": 0.0, "clean": 0.0}
     t = time.perf_counter()
     manifest = generate_dataset(spark, gen)
@@ -78,10 +81,10 @@ def prepare_lake(spark: SparkSession, config: Config) -> dict[str, float]:
     for n in range(gen.days):
         day = gen.start_date + dt.timedelta(days=n)
         t = time.perf_counter()
-        ingested = ingest_events(spark, config, day)
+        ingested = ingest(ctx, IngestParams(day))
         t_ingest = time.perf_counter() - t
         t = time.perf_counter()
-        counts = clean_events(spark, config, day)
+        counts = clean(ctx, CleanParams(day)).counts
         t_clean = time.perf_counter() - t
         times["ingest"] += t_ingest
         times["clean"] += t_clean
@@ -98,39 +101,36 @@ def spark_user_features(spark: SparkSession, config: Config) -> tuple[dt.date, d
     from pyspark.sql import functions as F
 
     from ecomlake import lake
-    from ecomlake.featurize import schemas
+    from ecomlake.catalog import SESSIONS, USER_FEATURES, USER_ITEM_DAILY
     from ecomlake.featurize.activity import user_item_daily
-    from ecomlake.featurize.job import silver_events
     from ecomlake.featurize.sessions import sessions
     from ecomlake.featurize.users import user_features, with_rfm_scores
 
     fc = config.featurize
     silver = silver_events(spark, config)
     last_day: dt.date = silver.agg(F.max("event_date")).first()[0]
-    lake.write_table(
-        sessions(silver, fc.session_gap_minutes, fc.dwell_cap_seconds), config.lake, lake.SESSIONS, schema=schemas.SESSIONS, overwrite_schema=True
-    )
-    lake.write_table(user_item_daily(silver), config.lake, lake.USER_ITEM_DAILY, schema=schemas.USER_ITEM_DAILY, overwrite_schema=True)
-    history, activity = lake.read_table(spark, config.lake, lake.SESSIONS), lake.read_table(spark, config.lake, lake.USER_ITEM_DAILY)
-    # As job.featurize's write_snapshots: the RFM scores read the persisted snapshot (a histogram, then a join).
+    rows = {
+        SESSIONS.key: lake.write(sessions(silver, fc.session_gap_minutes, fc.dwell_cap_seconds), config, SESSIONS, rebuild=True),
+        USER_ITEM_DAILY.key: lake.write(user_item_daily(silver), config, USER_ITEM_DAILY, rebuild=True),
+    }
+    history, activity = lake.read(spark, config, SESSIONS), lake.read(spark, config, USER_ITEM_DAILY)
+    # As the featurize job's write_snapshots: the RFM scores read the persisted snapshot (a histogram, then a join).
     # On disk only: at 100M events the memory-then-disk fallback ran the 4g JVM out of heap here.
     snapshot = user_features(history, activity, last_day, fc).persist(StorageLevel.DISK_ONLY)
     try:
-        lake.write_table(
-            with_rfm_scores(snapshot), config.lake, lake.USER_FEATURES, schema=schemas.user_features(fc.windows_days), overwrite_schema=True
-        )
+        rows[USER_FEATURES.key] = lake.write(with_rfm_scores(snapshot), config, USER_FEATURES, rebuild=True)
     finally:
         snapshot.unpersist()
-    rows = {f"{t.layer}.{t.name}": lake.last_commit_rows(spark, config.lake, t) for t in (lake.SESSIONS, lake.USER_ITEM_DAILY, lake.USER_FEATURES)}
     return last_day, rows
 
 
 def live_silver_files(spark: SparkSession, config: Config) -> list[str]:
     """The Parquet files of silver's current Delta version, as local paths (from the log, not a glob)."""
     from ecomlake import lake
+    from ecomlake.catalog import SILVER_EVENTS
 
     paths = []
-    for uri in spark.read.format("delta").load(lake.SILVER_EVENTS.path(config.lake)).inputFiles():
+    for uri in lake.read(spark, config, SILVER_EVENTS).inputFiles():
         parsed = urlparse(uri)
         if parsed.scheme not in ("", "file"):
             raise SystemExit(f"DuckDB reads local files only; silver file {uri} is not local")
@@ -142,11 +142,11 @@ def compare_features(spark: SparkSession, config: Config, spark_df: DataFrame, d
     """Join Spark's user features to DuckDB's on user_id; print mismatches per column; return their total."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
-    from pyspark.sql import types as T
 
-    from ecomlake.featurize import schemas
+    from ecomlake.catalog import USER_FEATURES
+    from ecomlake.schema import DOUBLE, TIMESTAMP, ArrayOf
 
-    fields = schemas.user_features(config.featurize.windows_days).fields
+    fields = USER_FEATURES.schema(config.featurize.windows_days).fields
     duck = spark.read.parquet(duck_path)
 
     def close(a: Column, b: Column) -> Column:
@@ -159,11 +159,11 @@ def compare_features(spark: SparkSession, config: Config, spark_df: DataFrame, d
         if f.name == "user_id":
             continue
         s, d = F.col(f"s.{f.name}"), F.col(f"d.{f.name}")
-        if isinstance(f.type, T.DoubleType):
+        if f.type == DOUBLE:
             checks[f.name] = close(s, d)
-        elif isinstance(f.type, T.TimestampType):  # DuckDB writes microseconds since the epoch
+        elif f.type == TIMESTAMP:  # DuckDB writes microseconds since the epoch
             checks[f.name] = F.unix_micros(s).eqNullSafe(d)
-        elif isinstance(f.type, T.ArrayType):  # top_categories, top_brands: rank, name and share of each entry
+        elif isinstance(f.type, ArrayOf):  # top_categories, top_brands: rank, name and share of each entry
             checks[f"{f.name}.rank"] = F.transform(s, lambda x: x["rank"]).eqNullSafe(F.transform(d, lambda x: x["rank"]))
             checks[f"{f.name}.name"] = F.transform(s, lambda x: x["name"]).eqNullSafe(F.transform(d, lambda x: x["name"]))
             shares = F.forall(F.zip_with(s, d, lambda x, y: close(x["share"], y["share"])), lambda ok: ok)
@@ -515,12 +515,12 @@ def print_summary(s: Summary) -> None:
     print(
         f"  spark (a)      {s.a.seconds:8.1f} s  {s.events / s.a.seconds:10,.0f} events/s  peak {s.a.peak_mib or 0:8,.0f} MiB {peak}\n"
         "                 sessions + user_item_daily for all days, user_features as of the last day: the library transforms "
-        "+ lake.write_table, like for like with DuckDB"
+        "+ lake.write, like for like with DuckDB"
     )
     if s.b is not None:
         print(
             f"  spark (b)      {s.b.seconds:8.1f} s  {s.events / s.b.seconds:10,.0f} events/s  peak {s.b.peak_mib or 0:8,.0f} MiB {peak}\n"
-            f"                 featurize(full=True): all gold tables, {s.snapshots} snapshots"
+            f"                 featurize job, full=True: all gold tables, {s.snapshots} snapshots"
         )
     print(
         f"  duckdb         {duck['seconds']:8.1f} s  {s.events / duck['seconds']:10,.0f} events/s  peak {duck['peak_rss_mib']:8,.0f} MiB "
@@ -539,15 +539,16 @@ def print_summary(s: Summary) -> None:
 
 def run_benchmark(spark: SparkSession, config: Config, work: str, full: bool = True) -> Summary:
     """Prepare or reuse the lake, time (a), DuckDB and (b) (unless not ``full``), compare; print progress and mismatches."""
-    from pyspark.sql import functions as F
-
     from ecomlake import lake
-    from ecomlake.featurize.job import featurize, silver_events
+    from ecomlake.catalog import SILVER_EVENTS, USER_FEATURES
+    from ecomlake.featurize.job import FeaturizeParams
+    from ecomlake.featurize.job import run as featurize
+    from ecomlake.job import Context
     from ecomlake.metrics import peak_rss_mib
 
     fc, gen = config.featurize, config.generator
     prepared: dict[str, float] | None = None
-    if lake.table_exists(spark, config.lake, lake.SILVER_EVENTS):
+    if lake.exists(spark, config.lake, SILVER_EVENTS):
         print(f"reusing the lake at {config.lake.root} (its silver table exists; --events/--days ignored)", flush=True)
     else:
         print(f"preparing a lake at {config.lake.root}: {gen.events:,} events over {gen.days} day(s)", flush=True)
@@ -588,7 +589,7 @@ def run_benchmark(spark: SparkSession, config: Config, work: str, full: bool = T
         mismatches += n_spark != n_duck
 
     def snapshot() -> DataFrame:
-        return lake.read_table(spark, config.lake, lake.USER_FEATURES).where(F.col("as_of_date") == F.lit(last_day))
+        return lake.read(spark, config, USER_FEATURES, {"as_of_date": last_day})
 
     mismatches += compare_features(spark, config, snapshot(), f"{out}/user_features.parquet", "spark (a)")
 
@@ -596,7 +597,7 @@ def run_benchmark(spark: SparkSession, config: Config, work: str, full: bool = T
     if full:
         reset_peak_rss()
         t = time.perf_counter()
-        result_b = featurize(spark, config, full=True)
+        result_b = featurize(Context(spark, config), FeaturizeParams(full=True))
         b = Timed(time.perf_counter() - t, peak_rss_mib())
         snapshots = len(result_b.snapshot_dates)
         print(f"spark (b) done in {b.seconds:.1f} s: {result_b.rows}", flush=True)

@@ -1,10 +1,10 @@
 """Benchmark: ingest + clean throughput and peak memory on generated events.
 
-    python benchmarks/ingest_clean.py --events 1000000 10000000 [--keep]
+    python -m benchmarks.ingest_clean --events 1000000 10000000 [--keep]
 
 For each size: generate a day of REES46-layout CSV with the default fault rates (timed apart),
-then `ingest` (raw CSV -> bronze) and `clean` (bronze -> silver + quarantine) for that day, with
-row conservation checked as in production. Prints rows/s per step and the peak resident memory
+then the jobs `ingest` (raw CSV -> bronze) and `clean` (bronze -> silver + quarantine) for that day
+(``run(Context(spark, config), Params(day))``), with row conservation checked as in production. Prints rows/s per step and the peak resident memory
 of the driver plus the local Spark JVM. A benchmark, not a test: figures vary by machine.
 """
 
@@ -16,10 +16,13 @@ import shutil
 import tempfile
 import time
 
-from ecomlake.clean.job import clean_events
+from ecomlake.clean.job import CleanParams
+from ecomlake.clean.job import run as clean
 from ecomlake.config import load_config
 from ecomlake.generate.dataset import generate_dataset
-from ecomlake.ingest.job import ingest_events
+from ecomlake.ingest.job import IngestParams
+from ecomlake.ingest.job import run as ingest
+from ecomlake.job import Context
 from ecomlake.metrics import peak_rss_mib
 from ecomlake.session import start_session
 
@@ -42,11 +45,12 @@ def main() -> None:
         t = time.perf_counter()
         manifest = generate_dataset(spark, config.generator)
         generate_s = time.perf_counter() - t
+        ctx = Context(spark, config)
         t = time.perf_counter()
-        ingested = ingest_events(spark, config, DAY)
+        ingested = ingest(ctx, IngestParams(DAY))
         ingest_s = time.perf_counter() - t
         t = time.perf_counter()
-        counts = clean_events(spark, config, DAY)
+        counts = clean(ctx, CleanParams(DAY)).counts
         clean_s = time.perf_counter() - t
         rows = manifest["totals"]["rows"]
         print(f"== {events:,} target events: {rows:,} raw rows")

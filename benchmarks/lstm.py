@@ -2,16 +2,18 @@
 
     python -m benchmarks.lstm [--events 1000000] [--days 28] [--root DIR] [--launchers horovod,torch_distributor] [--out FILE.json]
 
-Prepares a lake the way the test lake is made (tests/spark/conftest.py): ``--events`` generated over
+Prepares a lake the way the test suite's gold lake is made: ``--events`` generated over
 ``--days`` days, ingested as one delivery on the last day and cleaned (every day kept as a late arrival),
 then featurized as of the last day (every daily slice, the labels of cut-off C = last day - horizon),
 as of C and as of C - horizon. Then, for day C (whose test day has churn labels):
 
   sequences -> propensity (the MLlib churn model: labels of C - horizon, features as of C - horizon,
-  scoring the users as of C) -> train-lstm with each launcher -> score-lstm,
+  scoring the users as of C) -> train-lstm with each launcher -> score-lstm
 
-and prints the LSTM's test metrics beside the baselines (most frequent next event, last-event Markov
-chain, the propensity model on the same users) and every step's seconds. With ``--root`` an existing
+(each job's ``run(Context(spark, config), Params(C))``: ``ecomlake.sequences.job``, ``ecomlake.propensity.job``,
+``ecomlake.lstm.train_job``, ``ecomlake.lstm.score_job``), and prints the LSTM's test metrics beside the
+baselines (most frequent next event, last-event Markov chain, the propensity model on the same users) and
+every step's seconds. With ``--root`` an existing
 prepared lake is reused (the preparation is skipped when its sequences dataset exists). A benchmark,
 not a test: the figures depend on the machine and on what else runs on it (the load average is printed).
 """
@@ -25,11 +27,14 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from benchmarks.common import load_average
 
 HORIZON = 7
+T = TypeVar("T")
 
 
 def main() -> None:
@@ -42,14 +47,16 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     args = parser.parse_args()
 
-    from ecomlake.clean.job import clean_events
+    from ecomlake.clean import job as clean_job
     from ecomlake.config import load_config
-    from ecomlake.featurize.job import featurize
+    from ecomlake.featurize import job as featurize_job
     from ecomlake.generate.dataset import generate_dataset
-    from ecomlake.ingest.job import ingest_events
-    from ecomlake.lstm.job import metrics_table, score_lstm, train_lstm
-    from ecomlake.propensity.job import train as train_propensity
-    from ecomlake.sequences.job import build_sequences
+    from ecomlake.ingest import job as ingest_job
+    from ecomlake.job import Context
+    from ecomlake.lstm import score_job, train_job
+    from ecomlake.lstm.evaluate import metrics_table
+    from ecomlake.propensity import job as propensity_job
+    from ecomlake.sequences import job as sequences_job
     from ecomlake.session import start_session
 
     root = os.path.abspath(args.root or tempfile.mkdtemp(prefix="ecomlake-bench-lstm-"))
@@ -70,39 +77,39 @@ def main() -> None:
     cutoff = last - dt.timedelta(days=HORIZON)
     print(f"load average at start: {load_average()} ({os.cpu_count()} cores); lake {root}", flush=True)
     spark = start_session(config.spark, "ecomlake-bench-lstm")
+    ctx = Context(spark, config)
     seconds: dict[str, float] = {}
 
-    def timed(name: str, fn, *a):  # type: ignore[no-untyped-def]
+    def timed(name: str, fn: Callable[[], T]) -> T:
         t = time.perf_counter()
-        out = fn(*a)
+        out = fn()
         seconds[name] = time.perf_counter() - t
         print(f"  {name}: {seconds[name]:.1f} s", flush=True)
         return out
 
     if not Path(root, "models", "sequences").exists():
-        timed("generate", generate_dataset, spark, config.generator)
-        files = [str(p) for p in sorted(Path(root, "landing").glob("event_date=*"))]
-        timed("ingest", ingest_events, spark, config, last, files)
-        timed("clean", clean_events, spark, config, last)
-        timed("featurize (last day)", featurize, spark, config, last)
-        timed("featurize (cut-off)", featurize, spark, config, cutoff)
-        timed("featurize (cut-off - horizon)", featurize, spark, config, cutoff - dt.timedelta(days=HORIZON))
-        timed("propensity", train_propensity, spark, config, cutoff)
-    dataset = timed("sequences", build_sequences, spark, config, cutoff)
+        timed("generate", lambda: generate_dataset(spark, config.generator))
+        files = tuple(str(p) for p in sorted(Path(root, "landing").glob("event_date=*")))
+        timed("ingest", lambda: ingest_job.run(ctx, ingest_job.IngestParams(last, files)))
+        timed("clean", lambda: clean_job.run(ctx, clean_job.CleanParams(last)))
+        for label, day in (("last day", last), ("cut-off", cutoff), ("cut-off - horizon", cutoff - dt.timedelta(days=HORIZON))):
+            timed(f"featurize ({label})", lambda day=day: featurize_job.run(ctx, featurize_job.FeaturizeParams(day)))
+        timed("propensity", lambda: propensity_job.run(ctx, propensity_job.PropensityParams(cutoff)))
+    dataset = timed("sequences", lambda: sequences_job.run(ctx, sequences_job.SequencesParams(cutoff)))
     splits = dataset.manifest["splits"]
     print(f"  dataset {dataset.version}: " + ", ".join(f"{s} {v['rows']:,}" for s, v in splits.items()) + f"; vocab {dataset.manifest['vocab']}")
 
     runs = {}
     for launcher in args.launchers.split(","):
-        cfg = dataclasses.replace(config, lstm=dataclasses.replace(config.lstm, launcher=launcher))
-        r = timed(f"train-lstm ({launcher})", train_lstm, spark, cfg, cutoff)
+        launcher_ctx = Context(spark, dataclasses.replace(config, lstm=dataclasses.replace(config.lstm, launcher=launcher)))
+        r = timed(f"train-lstm ({launcher})", lambda c=launcher_ctx: train_job.run(c, train_job.TrainParams(cutoff)))
         print(f"\n{launcher}: {r.training['epochs_run']} epochs, best {r.training['best_epoch']}, {r.train_seconds:.1f} s")
         for h in r.training["history"]:
             loss, rate = f"train {h['train_loss']:.4f} val {h['val_loss']:.4f}", f"{h['samples_per_second']:,.0f}/s"
             print(f"    epoch {h['epoch']}: {loss} acc {h['val_next_accuracy']:.4f} {rate}")
-        print(metrics_table(r), flush=True)
+        print(metrics_table(r.evaluation), flush=True)
         runs[launcher] = r
-    scored = timed("score-lstm", score_lstm, spark, config, cutoff)
+    scored = timed("score-lstm", lambda: score_job.run(ctx, score_job.ScoreParams(cutoff)))
     print(f"  {scored.users:,} users scored")
 
     report = {

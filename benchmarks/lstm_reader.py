@@ -1,12 +1,12 @@
 """Benchmark: LSTM training samples/s fed by petastorm, by pyarrow and by in-memory tensors, with 1 and 2 processes.
 
-    python benchmarks/lstm_reader.py [--dataset DIR | --rows 100000] [--procs 1,2] [--epochs 2] [--json lstm_reader.json]
+    python -m benchmarks.lstm_reader [--dataset DIR | --rows 100000] [--procs 1,2] [--epochs 2] [--json lstm_reader.json]
 
-On a sequences dataset (``--dataset``: a folder with manifest.json and train/, as ``ecomlake sequences`` writes)
-or on a synthetic one written first (``--rows`` training rows in ``--files`` Parquet files of one row group
-each, the layout of ``sequences.files_per_split``; sequences of ``--length`` events; the model's item
-vocabulary is set to ``--items`` so its embedding costs what a real catalogue's does, though the synthetic ids
-use only a few of them). The model and batch size are LstmConfig's defaults unless overridden.
+On a sequences dataset (``--dataset``: a folder with _manifest/ and train/, as ``ecomlake sequences`` writes)
+or on a synthetic one written first by ``ecomlake.sequences.synthetic`` (``--rows`` training rows in ``--files``
+Parquet files of one row group each, the layout of ``sequences.files_per_split``; sequences of ``--length``
+events; the model's item vocabulary is set to ``--items`` so its embedding costs what a real catalogue's does,
+though the synthetic ids use only a few of them). The model and batch size are LstmConfig's defaults unless overridden.
 
 For each process count, one ``horovodrun -np P --gloo`` job (this file in ``--worker`` mode) measures, for
 every reader kind, on each process's own shard of the train split (as training reads it):
@@ -36,7 +36,6 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
 KINDS = ("petastorm", "pyarrow", "memory")
 
 
@@ -45,16 +44,16 @@ def _load() -> str:
 
 
 def write_dataset(root: Path, rows: int, length: int, files: int, items: int, seed: int) -> dict:
-    """A synthetic dataset (tests/dl/conftest.py's writer) whose manifest gives the model ``items`` product ids."""
-    sys.path.insert(0, str(REPO))
-    from tests.dl.conftest import write_synthetic_dataset
+    """A synthetic dataset (``ecomlake.sequences.synthetic``) whose manifest gives the model ``items`` product ids."""
+    from ecomlake.manifest import write_manifest
+    from ecomlake.sequences.synthetic import write_synthetic_dataset
 
     small = max(1_000, rows // 10)
     manifest = write_synthetic_dataset(
         root, {"train": rows, "validation": small, "test": small}, length=length, seed=seed, files=files, row_groups_per_file=1
     )
     manifest["vocab"]["items"] = max(items, manifest["vocab"]["items"])
-    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    write_manifest(str(root), manifest)  # replaces the writer's own
     return manifest
 
 
@@ -171,6 +170,7 @@ def main() -> None:
         return
 
     from ecomlake.config import LstmConfig
+    from ecomlake.manifest import read_manifest
 
     cfg = LstmConfig(threads_per_proc=args.threads)
     if args.batch_size:
@@ -184,7 +184,7 @@ def main() -> None:
         print(f"load average at start: {_load()} ({os.cpu_count()} cores)", flush=True)
         if args.dataset:
             dataset = Path(args.dataset).resolve()
-            manifest = json.loads((dataset / "manifest.json").read_text())
+            manifest = read_manifest(str(dataset))
         else:
             dataset = work / "dataset"
             t = time.perf_counter()

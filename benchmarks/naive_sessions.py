@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.common import Steps, load_average, spark_session, write_json
+from benchmarks.common import Steps, load_average, silver_events, spark_session, write_json
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -101,7 +101,6 @@ def count_mismatches(a: DataFrame, b: DataFrame) -> int:
 
 def run(lake_root: str, work: Path) -> dict[str, Any]:
     from ecomlake.config import load_config
-    from ecomlake.featurize.job import silver_events
 
     config = load_config(None, overrides=[f"lake.root={lake_root}", f"spark.checkpoint_dir={work}/checkpoints"])
     result: dict[str, Any] = {"lake": lake_root, "load_average_at_start": load_average()}

@@ -1,10 +1,10 @@
 """Benchmark: implicit ALS fit and the top 10 unseen products for every user, on >= 1M interactions.
 
-    python benchmarks/recommend.py [--events 10000000] [--days 7] [--lake /tmp/bench-featurize-10m/lake] [--date 2019-10-07]
+    python -m benchmarks.recommend [--events 10000000] [--days 7] [--lake /tmp/bench-featurize-10m/lake] [--date 2019-10-07]
 
 Reads gold.interactions as of ``--date`` (default: the newest snapshot) from the lake at ``--lake``
 (read only: checkpoints go to a temporary folder and nothing is written to the lake), or prepares a
-temporary lake first (generate, then ingest, clean and featurize every day; timed apart). Then times,
+temporary lake first (generate, then the jobs ingest, clean and featurize for every day; timed apart). Then times,
 with ``recommend``'s defaults (RecommendConfig) and its library functions:
 
   (1) input: the id maps and the cached int32 ratings (as ``recommend`` builds them);
@@ -23,23 +23,24 @@ import argparse
 import datetime as dt
 import os
 import shutil
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from featurize import _load, prepare_lake, reset_peak_rss  # noqa: E402  (the sibling benchmark's lake preparation and memory mark)
+from benchmarks.common import load_average, reset_peak_rss
+from benchmarks.featurize import prepare_lake
 
 
 def prepare(spark, config) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """Generate, ingest and clean every day (benchmarks/featurize.py), then featurize every day in order."""
-    from ecomlake.featurize.job import featurize
+    from ecomlake.featurize.job import FeaturizeParams
+    from ecomlake.featurize.job import run as featurize
+    from ecomlake.job import Context
 
     times = prepare_lake(spark, config)
+    ctx = Context(spark, config)
     t = time.perf_counter()
     for n in range(config.generator.days):
-        featurize(spark, config, config.generator.start_date + dt.timedelta(days=n))
+        featurize(ctx, FeaturizeParams(config.generator.start_date + dt.timedelta(days=n)))
     times["featurize"] = time.perf_counter() - t
     return times
 
@@ -56,10 +57,10 @@ def main() -> None:
     from pyspark.sql import functions as F
 
     from ecomlake import lake
+    from ecomlake.catalog import INTERACTIONS
     from ecomlake.config import load_config
     from ecomlake.metrics import peak_rss_mib
     from ecomlake.recommend.als import ITEM, RATING, USER, als_candidates, fit_als, index_ids, top_k_unseen, with_indexes
-    from ecomlake.recommend.job import read_interactions
     from ecomlake.recommend.similar import similar_items
     from ecomlake.session import start_session
 
@@ -76,14 +77,14 @@ def main() -> None:
         ],
     )
     rc = config.recommend
-    print(f"load average at start: {_load()} ({os.cpu_count()} cores)", flush=True)
+    print(f"load average at start: {load_average()} ({os.cpu_count()} cores)", flush=True)
     spark = start_session(config.spark, "ecomlake-bench-recommend")
     try:
         if not args.lake:
             print(f"preparing a lake at {root}: {args.events:,} events over {args.days} day(s)", flush=True)
             p = prepare(spark, config)
             print("  prepared: " + ", ".join(f"{k} {v:.1f} s" for k, v in p.items()), flush=True)
-        day = args.date or lake.read_table(spark, config.lake, lake.INTERACTIONS).agg(F.max("as_of_date")).first()[0]
+        day = args.date or lake.read(spark, config, INTERACTIONS).agg(F.max("as_of_date")).first()[0]
         figures: dict[str, tuple[float, float | None, str]] = {}
 
         def timed(name: str, step, describe) -> object:  # type: ignore[no-untyped-def]
@@ -95,7 +96,10 @@ def main() -> None:
             return out
 
         def build_input():  # type: ignore[no-untyped-def]
-            interactions = read_interactions(spark, config, day)
+            # What the recommend job reads (ecomlake/recommend/job.py).
+            interactions = lake.read(spark, config, INTERACTIONS, {"as_of_date": day}).select(
+                "user_id", "product_id", "strength", "first_interaction_time"
+            )
             maps = index_ids(interactions)
             ratings = with_indexes(interactions, maps).select(USER, ITEM, F.col("strength").alias(RATING))
             # As recommend: the fit and the top k read the same cached rows.
@@ -117,7 +121,7 @@ def main() -> None:
         print(f"== ALS on {sizes[0]:,} interactions ({sizes[1]:,} users x {sizes[2]:,} products), {spark.sparkContext.defaultParallelism} cores")
         print(f"  fit + top {rc.top_n} for all users: {fit_s + top_s:.1f} s (fit {fit_s:.1f} s, top {rc.top_n} {top_s:.1f} s; {top:,} rows)")
         print(f"  peak memory (driver + local JVM): {max(f[1] or 0 for f in figures.values()):,.0f} MiB")
-        print(f"  load average at end: {_load()} (timings are noisy when other work shares the cores)")
+        print(f"  load average at end: {load_average()} (timings are noisy when other work shares the cores)")
     finally:
         spark.stop()
         shutil.rmtree(work, ignore_errors=True)
