@@ -1,4 +1,7 @@
-"""Shared fixtures: one SparkSession for the whole run (local[2], 2 shuffle partitions, UTC, UI off)."""
+"""Shared fixtures: one SparkSession for the whole run (local[2], 2 shuffle partitions, UTC, UI off) and its config.
+
+Helpers the test modules import are in tests/support.py.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ecomlake.config import Config, load_config
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+from ecomlake.config import Config
+from tests.support import config_for
 
 
 @pytest.fixture(scope="session")
@@ -22,34 +23,7 @@ def lake_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def config(lake_root: Path) -> Config:
     """The test configuration: a temporary lake; the environment cannot redirect it."""
-    return load_config(
-        None,
-        overrides=[
-            f"lake.root={lake_root}",
-            "spark.master=local[2]",
-            "spark.shuffle_partitions=2",
-            "spark.ui_enabled=false",
-            "spark.driver_memory=2g",
-        ],
-        environ={},
-    )
-
-
-def spark_keys(config: Config) -> list[str]:
-    """The test run's session keys. A CLI call in this process must pass them: the builder applies its
-    config's SQL confs (shuffle partitions) to the running session, and every later test would see them."""
-    s = config.spark
-    return [f"spark.master={s.master}", f"spark.shuffle_partitions={s.shuffle_partitions}", f"spark.jars_cache={s.jars_cache}"]
-
-
-def cli_keys(cfg: Config, *overrides: str) -> list[str]:
-    """``--set`` arguments for ``ecomlake`` run in this process on cfg's lake with the test run's session keys."""
-    return [arg for key in (f"lake.root={cfg.lake.root}", *spark_keys(cfg), *overrides) for arg in ("--set", key)]
-
-
-def lake_config(config: Config, root: Path, *overrides: str) -> Config:
-    """The test config with its own lake root, for tests that must not share tables."""
-    return load_config(None, overrides=[f"lake.root={root}", *spark_keys(config), *overrides], environ={})
+    return config_for(lake_root)
 
 
 @pytest.fixture(scope="session")
@@ -70,4 +44,4 @@ def _shared_session_unchanged(request: pytest.FixtureRequest) -> Iterator[None]:
     if "spark" in request.fixturenames:
         partitions = request.getfixturevalue("spark").conf.get("spark.sql.shuffle.partitions")
         expected = str(request.getfixturevalue("config").spark.shuffle_partitions)
-        assert partitions == expected, f"this test left spark.sql.shuffle.partitions={partitions} (a CLI call without tests.conftest.cli_keys?)"
+        assert partitions == expected, f"this test left spark.sql.shuffle.partitions={partitions} (a CLI call without tests.support.cli_keys?)"

@@ -4,8 +4,8 @@ Marked ``cluster``: not in the default suite, run by .ci/run as its own tier (sc
 One generated day lands once; each test runs the pipeline into its own lake and checks its tables against
 the first, clean run's:
 
-- the daily pipeline submitted to the cluster: every step recorded, rows conserved, exit 0; a date with
-  no landed files exits 3 through spark-submit;
+- generate, then the daily pipeline submitted to the cluster: every job run recorded (generate alone, each
+  step under the pipeline's run id), rows conserved, exit 0; a date with no landed files exits 3 through spark-submit;
 - a worker killed while clean runs: the job completes on the other worker with the same silver table;
 - the driver killed mid-featurize: the ledger shows the dead run's step still "running", the re-run skips
   the steps that succeeded, and the tables equal the clean run's.
@@ -29,10 +29,24 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ecomlake import lake
+from ecomlake import lake, ledger
+from ecomlake.catalog import (
+    DAILY_KPIS,
+    INTERACTIONS,
+    ITEM_FEATURES,
+    RECOMMENDATIONS,
+    RUN_AUDIT,
+    RUN_LEDGER,
+    SESSIONS,
+    SILVER_EVENTS,
+    USER_FEATURES,
+    USER_ITEM_DAILY,
+    USER_SEGMENTS,
+    Table,
+)
 from ecomlake.config import Config, load_config
-from ecomlake.pipeline import ledger
-from tests.conftest import REPO
+from ecomlake.pipeline.dag import DEFAULT_STEPS
+from tests.support import REPO
 
 pytestmark = pytest.mark.cluster
 
@@ -41,7 +55,7 @@ EVENTS = 10_000
 SUBMIT_TIMEOUT_S = 900
 # Per-run columns (when a row was ingested, by which run): everything else must be equal between runs.
 RUN_COLUMNS = ("ingested_at", "run_id")
-COMPARED = (lake.SILVER_EVENTS, lake.SESSIONS, lake.USER_ITEM_DAILY, lake.DAILY_KPIS, lake.USER_FEATURES, lake.ITEM_FEATURES, lake.INTERACTIONS)
+COMPARED = (SILVER_EVENTS, SESSIONS, USER_ITEM_DAILY, DAILY_KPIS, USER_FEATURES, ITEM_FEATURES, INTERACTIONS)
 
 
 def free_port() -> int:
@@ -105,9 +119,9 @@ def comparable(df: DataFrame) -> DataFrame:
     return df.select(*cols)
 
 
-def assert_same_tables(spark: SparkSession, a: Path, b: Path, tables: tuple[lake.Table, ...]) -> None:
+def assert_same_tables(spark: SparkSession, a: Path, b: Path, tables: tuple[Table, ...]) -> None:
     for table in tables:
-        left, right = comparable(lake.read_table(spark, cfg(a).lake, table)), comparable(lake.read_table(spark, cfg(b).lake, table))
+        left, right = comparable(lake.read(spark, cfg(a), table)), comparable(lake.read(spark, cfg(b), table))
         assert left.count() == right.count() > 0, table.name
         assert left.exceptAll(right).count() == 0 and right.exceptAll(left).count() == 0, f"{table.name} differs"
 
@@ -127,9 +141,10 @@ def wait_for_line(proc: subprocess.Popen[str], pattern: str, timeout_s: float) -
     raise AssertionError(f"no line matching {pattern!r} (exit {proc.poll()}); stdout: {''.join(seen)[-2000:]}")
 
 
-def ledger_rows(spark: SparkSession, root: Path) -> list[tuple[str, str, str]]:
-    rows = lake.read_table(spark, cfg(root).lake, lake.RUN_LEDGER).orderBy("started_at", F.col("ended_at").asc_nulls_first()).collect()
-    return [(r.run_id, r.step, r.status) for r in rows]
+def ledger_rows(spark: SparkSession, root: Path) -> list[tuple[str | None, str, str, str]]:
+    """(pipeline run id, job, status, job run id) of every ledger row, oldest first."""
+    rows = lake.read(spark, cfg(root), RUN_LEDGER).orderBy("started_at", F.col("ended_at").asc_nulls_first()).collect()
+    return [(r.pipeline_run_id, r.job, r.status, r.run_id) for r in rows]
 
 
 @pytest.fixture(scope="module")
@@ -144,24 +159,31 @@ def reference(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 def test_the_daily_pipeline_runs_on_the_standalone_cluster(spark: SparkSession, cluster: Cluster, reference: Path) -> None:
-    steps = ("ingest", "clean", "featurize", "profile", "recommend", "propensity")
-    outcomes = [(step, status) for _, step, status in ledger_rows(spark, reference) if status != ledger.RUNNING]
-    # Propensity is skipped: one day has no labels yet.
-    assert outcomes == [(s, ledger.SKIPPED if s == "propensity" else ledger.SUCCEEDED) for s in steps]
-    entries = lake.read_table(spark, cfg(reference).lake, lake.RUN_LEDGER).where(F.col("status") != ledger.RUNNING).collect()
+    rows = ledger_rows(spark, reference)
+    outcomes = [(pipeline_run, job, status) for pipeline_run, job, status, _ in rows if status != ledger.RUNNING]
+    # generate ran alone (no pipeline run); the steps under one pipeline run. Propensity is skipped: one day has no labels yet.
+    pipeline_run = outcomes[-1][0]
+    assert pipeline_run is not None
+    assert outcomes == [(None, "generate", ledger.SUCCEEDED)] + [
+        (pipeline_run, s, ledger.SKIPPED if s == "propensity" else ledger.SUCCEEDED) for s in DEFAULT_STEPS
+    ]
+    assert len({run_id for *_, run_id in rows}) == 1 + len(DEFAULT_STEPS) and len(rows) == 2 * (1 + len(DEFAULT_STEPS))  # a start and an end each
+    entries = lake.read(spark, cfg(reference), RUN_LEDGER).where(F.col("status") != ledger.RUNNING).collect()
     assert all("+g" in r.code_version for r in entries)  # the shipped package zip carries the checkout's commit
     # Every input row is accounted for: kept + quarantined + duplicates and bot rows dropped.
-    audit = lake.read_table(spark, cfg(reference).lake, lake.RUN_AUDIT).collect()
+    audit = lake.read(spark, cfg(reference), RUN_AUDIT).collect()
     assert len(audit) == 1
     a = audit[0].asDict()
     accounted = a["rows_kept"] + a["rows_quarantined"] + a["duplicates_exact"] + a["duplicates_near"] + a["bot_rows_removed"]
     assert a["rows_in"] == accounted and a["rows_kept"] > 0.9 * EVENTS
-    silver = lake.read_table(spark, cfg(reference).lake, lake.SILVER_EVENTS)
+    silver = lake.read(spark, cfg(reference), SILVER_EVENTS)
     assert silver.count() == a["rows_kept"]
-    users = lake.read_table(spark, cfg(reference).lake, lake.USER_FEATURES).where(F.col("as_of_date") == DAY)
+    clean_run = next(r for r in entries if r.job == "clean")
+    assert (clean_run.run_id, clean_run.rows_in) == (a["run_id"], a["rows_in"])  # the ledger and the audit tell the same clean run
+    users = lake.read(spark, cfg(reference), USER_FEATURES, {"as_of_date": DAY})
     assert users.count() == silver.select("user_id").distinct().count()
-    assert lake.read_table(spark, cfg(reference).lake, lake.USER_SEGMENTS).where(F.col("run_date") == DAY).count() == users.count()
-    assert lake.read_table(spark, cfg(reference).lake, lake.RECOMMENDATIONS).count() > 0
+    assert lake.read(spark, cfg(reference), USER_SEGMENTS, {"run_date": DAY}).count() == users.count()
+    assert lake.read(spark, cfg(reference), RECOMMENDATIONS).count() > 0
 
 
 def test_a_missing_input_exits_3_through_spark_submit(cluster: Cluster, tmp_path: Path) -> None:
@@ -183,8 +205,8 @@ def test_a_killed_worker_does_not_fail_the_job(spark: SparkSession, cluster: Clu
         proc.kill()
         cluster.script("cluster.sh", "start")  # bring worker 1 back for the next test
     assert re.search(r"Lost executor|ExecutorLostFailure|Worker lost|worker lost", stderr.read_text()), "the driver never lost an executor"
-    assert [s for _, s, status in ledger_rows(spark, root) if status == ledger.SUCCEEDED] == ["ingest", "clean"]
-    assert_same_tables(spark, reference, root, (lake.SILVER_EVENTS,))
+    assert [job for _, job, status, _ in ledger_rows(spark, root) if status == ledger.SUCCEEDED] == ["ingest", "clean"]
+    assert_same_tables(spark, reference, root, (SILVER_EVENTS,))
 
 
 def test_a_killed_driver_is_rerun_to_the_same_tables(spark: SparkSession, cluster: Cluster, reference: Path, tmp_path: Path) -> None:
@@ -199,13 +221,15 @@ def test_a_killed_driver_is_rerun_to_the_same_tables(spark: SparkSession, cluste
         os.killpg(proc.pid, signal.SIGKILL)  # the driver (python and its JVM) dies without a word
         proc.wait(timeout=60)
     dead = ledger_rows(spark, root)
-    dead_run = dead[0][0]
-    assert dead[-1] == (dead_run, "featurize", ledger.RUNNING)  # started, never ended
+    dead_run, dead_featurize = dead[0][0], dead[-1][3]
+    assert dead_run is not None and dead[-1][:3] == (dead_run, "featurize", ledger.RUNNING)  # started, never ended
+    assert [r[3] for r in dead].count(dead_featurize) == 1
     rerun = cluster.submit(root, "pipeline", "--date", str(DAY), "--set", "pipeline.steps=[ingest, clean, featurize]")
     assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-3000:]
     assert "ingest: already succeeded" in rerun.stdout and "clean: already succeeded" in rerun.stdout
     after = ledger_rows(spark, root)
     assert after[: len(dead)] == dead  # both runs stay visible
-    assert [(step, status) for run_id, step, status in after[len(dead) :]] == [("featurize", ledger.RUNNING), ("featurize", ledger.SUCCEEDED)]
-    assert {run_id for run_id, _, _ in after[len(dead) :]} != {dead_run}
+    assert [(job, status) for _, job, status, _ in after[len(dead) :]] == [("featurize", ledger.RUNNING), ("featurize", ledger.SUCCEEDED)]
+    rerun_ids = {(pipeline_run, run_id) for pipeline_run, _, _, run_id in after[len(dead) :]}
+    assert len(rerun_ids) == 1 and rerun_ids.isdisjoint({(dead_run, dead_featurize)}) and next(iter(rerun_ids))[0] != dead_run
     assert_same_tables(spark, reference, root, COMPARED)

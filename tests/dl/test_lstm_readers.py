@@ -22,7 +22,7 @@ from ecomlake.lstm.readers import (
     row_groups,
     rows_per_shard,
 )
-from tests.dl.conftest import synthetic_split, write_split
+from ecomlake.sequences.synthetic import synthetic_split, write_split
 
 pytestmark = pytest.mark.dl
 

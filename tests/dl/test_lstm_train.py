@@ -4,7 +4,8 @@ stopping and the row checks. The multi-process launches are in test_lstm_launch.
 from __future__ import annotations
 
 import dataclasses
-import json
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +13,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from ecomlake.config import LstmConfig
-from ecomlake.errors import ConfigError, DataQualityError
+from ecomlake.errors import ConfigError, DataQualityError, InputMissingError
 from ecomlake.lstm.distributed import HorovodComm
 from ecomlake.lstm.metrics import accuracy, roc_auc
 from ecomlake.lstm.model import FEATURES, load_checkpoint, load_model, predict
 from ecomlake.lstm.readers import EmptyShardError, RowShortfallError
 from ecomlake.lstm.train import TrainSpec, _check_rows, train_worker
-from tests.dl.conftest import write_synthetic_dataset
+from ecomlake.manifest import read_manifest
+from ecomlake.sequences.synthetic import write_synthetic_dataset
 
 pytestmark = pytest.mark.dl
 
@@ -108,7 +110,7 @@ def test_resuming_a_checkpoint_of_another_model_is_refused(sequences_dir: Path, 
 
 
 def test_rows_that_disagree_with_the_manifest_or_the_footers_fail_the_epoch(sequences_dir: Path, tmp_path: Path) -> None:
-    manifest = json.loads((sequences_dir / "manifest.json").read_text())
+    manifest = read_manifest(str(sequences_dir))
     manifest["splits"]["train"]["rows"] += 1  # the files lost a row since the manifest was written
     spec = TrainSpec.create(sequences_dir, dataclasses.replace(SMALL, epochs=1), tmp_path, manifest=manifest)
     with pytest.raises(DataQualityError, match="read 2400 rows in all, the manifest says 2401"):
@@ -138,3 +140,15 @@ def test_spec_round_trips_through_json(sequences_dir: Path, tmp_path: Path) -> N
     again = TrainSpec.from_json(spec.to_json())
     assert again == spec and again.lstm_config == SMALL and again.manifest["sequence_length"] == 12
     assert Path(again.dataset_dir).is_absolute() and Path(again.checkpoint_dir).is_absolute() and again.backend == "horovod"
+
+
+def test_the_manifest_is_read_from_its_folder_and_a_dataset_without_one_is_refused(sequences_dir: Path, tmp_path: Path) -> None:
+    """The manifest is ``<dataset>/_manifest/`` (one JSON text file, ecomlake.manifest); without it there is nothing to check rows against."""
+    assert not (sequences_dir / "manifest.json").exists() and [p.name for p in (sequences_dir / "_manifest").iterdir()] == ["part-00000.txt"]
+    manifest = read_manifest(str(sequences_dir))
+    assert TrainSpec.create(sequences_dir, SMALL, tmp_path / "ckpt").manifest == manifest
+    assert {s: manifest["splits"][s]["rows"] for s in ("train", "validation", "test")} == {"train": 2_400, "validation": 800, "test": 800}
+    bare = tmp_path / "bare"
+    shutil.copytree(sequences_dir / "train", bare / "train")
+    with pytest.raises(InputMissingError, match=rf"no manifest at {re.escape(str(bare.resolve()))}/_manifest"):
+        TrainSpec.create(bare, SMALL, tmp_path / "ckpt")

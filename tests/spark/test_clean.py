@@ -18,22 +18,38 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from ecomlake import lake
-from ecomlake.clean import day, rules
-from ecomlake.clean.job import clean_events
+from ecomlake import datasets, lake
+from ecomlake.catalog import BRONZE_EVENTS, QUARANTINE, RUN_AUDIT, RUN_LEDGER, SILVER_EVENTS, Table
+from ecomlake.clean import day
+from ecomlake.clean.job import CleanParams, CleanResult
+from ecomlake.clean.job import run as clean_run
 from ecomlake.config import Config
 from ecomlake.errors import ConfigError, DataQualityError, InputMissingError
 from ecomlake.generate import catalog
 from ecomlake.generate.dataset import generate_dataset
-from ecomlake.ingest.job import ingest_events
-from ecomlake.ingest.layouts import load_layout
-from tests.conftest import SHARED_DATA, lake_config
+from ecomlake.ingest.job import IngestParams
+from ecomlake.ingest.job import run as ingest_run
+from ecomlake.job import Context
+from ecomlake.vocabulary import BOT, DUPLICATE
+from tests.support import lake_config, run_job
 
 REES46_DAY = dt.date(2019, 10, 1)
 
 
-def table(spark: SparkSession, cfg: Config, t: lake.Table) -> DataFrame:
-    return lake.read_table(spark, cfg.lake, t)
+def table(spark: SparkSession, cfg: Config, t: Table) -> DataFrame:
+    return lake.read(spark, cfg, t)
+
+
+def ingest(spark: SparkSession, cfg: Config, date: dt.date, *paths: str) -> None:
+    """``ecomlake ingest --date D [--path P]`` with cfg's ingest.layout, run directly."""
+    ingest_run(Context(spark, cfg), IngestParams(date, paths))
+
+
+def clean(spark: SparkSession, cfg: Config, date: dt.date) -> day.Counts:
+    """``ecomlake clean --date D``, run directly: where the rows went."""
+    result = clean_run(Context(spark, cfg), CleanParams(date))
+    assert isinstance(result, CleanResult) and result.run_date == date
+    return result.counts
 
 
 def columns(schema: StructType) -> list[tuple[str, str]]:
@@ -51,8 +67,8 @@ def sorted_rows(df: DataFrame) -> list[tuple[Any, ...]]:
 @pytest.fixture(scope="module")
 def rees46(spark: SparkSession, config: Config, tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, day.Counts]:
     cfg = lake_config(config, tmp_path_factory.mktemp("rees46"))
-    ingest_events(spark, cfg, REES46_DAY, [str(SHARED_DATA / "rees46-2019oct-head" / "events.csv")])
-    return cfg, clean_events(spark, cfg, REES46_DAY)
+    ingest(spark, cfg, REES46_DAY, str(datasets.rees46_oct_head()))
+    return cfg, clean(spark, cfg, REES46_DAY)
 
 
 def test_rees46_row_conservation_figures(rees46: tuple[Config, day.Counts]) -> None:
@@ -67,18 +83,20 @@ def test_rees46_row_conservation_figures(rees46: tuple[Config, day.Counts]) -> N
 
 def test_rees46_silver_is_typed_partitioned_and_audited(spark: SparkSession, rees46: tuple[Config, day.Counts]) -> None:
     cfg, counts = rees46
-    silver = table(spark, cfg, lake.SILVER_EVENTS)
-    assert columns(silver.schema) == columns(day.SILVER_SCHEMA)
+    silver = table(spark, cfg, SILVER_EVENTS)
+    assert columns(silver.schema) == columns(SILVER_EVENTS.schema().struct())
     assert silver.count() == counts.kept
     assert {r[0] for r in silver.select("event_date").distinct().collect()} == {REES46_DAY}
     assert silver.where(F.col("event_type") == "purchase").count() > 150
-    audit = table(spark, cfg, lake.RUN_AUDIT).where(F.col("step") == "clean").first()
+    audit = table(spark, cfg, RUN_AUDIT).where(F.col("step") == "clean").first()
     assert audit["status"] == "succeeded" and audit["rows_in"] == 17_435 and audit["rows_kept"] == counts.kept
+    assert audit["run_date"] == REES46_DAY and audit["quarantined_by_reason"] == {"malformed": 1} and audit["error"] is None
+    assert audit["inputs"] == f"{BRONZE_EVENTS.qualified_name(cfg.lake)} ingest_date={REES46_DAY}"
 
 
 def test_rees46_fills_real_nulls(spark: SparkSession, rees46: tuple[Config, day.Counts]) -> None:
     cfg, _ = rees46
-    silver = table(spark, cfg, lake.SILVER_EVENTS)
+    silver = table(spark, cfg, SILVER_EVENTS)
     origins = {
         (r["category_code_origin"], r["brand_origin"]): r["count"] for r in silver.groupBy("category_code_origin", "brand_origin").count().collect()
     }
@@ -94,8 +112,8 @@ def test_rees46_fills_real_nulls(spark: SparkSession, rees46: tuple[Config, day.
 
 def test_rees46_quarantine_keeps_the_raw_line(spark: SparkSession, rees46: tuple[Config, day.Counts]) -> None:
     cfg, _ = rees46
-    quarantine = table(spark, cfg, lake.QUARANTINE)
-    assert columns(quarantine.schema) == columns(day.QUARANTINE_SCHEMA)
+    quarantine = table(spark, cfg, QUARANTINE)
+    assert columns(quarantine.schema) == columns(QUARANTINE.schema().struct())
     (row,) = quarantine.collect()
     assert row["reason"] == "malformed" and row["raw_record"].startswith("2019-10-01 02:50")
     assert "could not split" in row["detail"] and row["source_file"].endswith("events.csv")
@@ -111,8 +129,8 @@ def generated(spark: SparkSession, config: Config, tmp_path_factory: pytest.Temp
     gen = dataclasses.replace(cfg.generator, events=20_000, output=str(root / "landing"), bot_user_rate=0.003)
     manifest = generate_dataset(spark, gen)
     cfg = lake_config(config, root, f"ingest.landing={root / 'landing'}")
-    ingest_events(spark, cfg, dt.date(2019, 10, 1))
-    return cfg, manifest, clean_events(spark, cfg, dt.date(2019, 10, 1))
+    ingest(spark, cfg, dt.date(2019, 10, 1))
+    return cfg, manifest, clean(spark, cfg, dt.date(2019, 10, 1))
 
 
 def test_every_fault_ends_where_it_belongs(generated: tuple[Config, dict[str, Any], day.Counts]) -> None:
@@ -135,7 +153,7 @@ def test_every_fault_ends_where_it_belongs(generated: tuple[Config, dict[str, An
 
 def test_injected_missing_categories_are_filled(spark: SparkSession, generated: tuple[Config, dict[str, Any], day.Counts]) -> None:
     cfg, manifest, _ = generated
-    silver = table(spark, cfg, lake.SILVER_EVENTS)
+    silver = table(spark, cfg, SILVER_EVENTS)
     coded = [i for i, c in enumerate(catalog.CATEGORIES) if c.code is not None]
     category_index = ((F.col("category_id") - catalog.CATEGORY_ID_BASE) / catalog.CATEGORY_ID_STEP).cast("int")
     from_product = silver.where(F.col("category_code_origin") == "product").count()
@@ -147,14 +165,14 @@ def test_injected_missing_categories_are_filled(spark: SparkSession, generated: 
 
 def test_bots_are_quarantined_with_the_rule(spark: SparkSession, generated: tuple[Config, dict[str, Any], day.Counts]) -> None:
     cfg, manifest, _ = generated
-    bots = table(spark, cfg, lake.QUARANTINE).where(F.col("reason") == rules.BOT)
+    bots = table(spark, cfg, QUARANTINE).where(F.col("reason") == BOT)
     assert bots.select("user_id").distinct().count() == manifest["bot_users"]
     assert bots.where(~F.col("detail").startswith("more than 60 events in a minute")).count() == 0
 
 
 def test_quarantine_details_name_the_field_and_window(spark: SparkSession, generated: tuple[Config, dict[str, Any], day.Counts]) -> None:
     cfg, _, _ = generated
-    details = table(spark, cfg, lake.QUARANTINE).groupBy("reason").agg(F.collect_set("detail").alias("d")).collect()
+    details = table(spark, cfg, QUARANTINE).groupBy("reason").agg(F.collect_set("detail").alias("d")).collect()
     by_reason = {r["reason"]: r["d"] for r in details}
     # Run date 2019-10-01: 3 days of late arrivals before it, 60 minutes of clock skew after it.
     window = "is outside the trusted window [2019-09-28 00:00:00, 2019-10-02 01:00:00)"
@@ -165,11 +183,11 @@ def test_quarantine_details_name_the_field_and_window(spark: SparkSession, gener
 
 def test_rerun_gives_identical_tables(spark: SparkSession, generated: tuple[Config, dict[str, Any], day.Counts]) -> None:
     cfg, _, counts = generated
-    before = [sorted_rows(table(spark, cfg, t)) for t in (lake.SILVER_EVENTS, lake.QUARANTINE)]
-    assert clean_events(spark, cfg, dt.date(2019, 10, 1)) == counts
-    after = [sorted_rows(table(spark, cfg, t)) for t in (lake.SILVER_EVENTS, lake.QUARANTINE)]
+    before = [sorted_rows(table(spark, cfg, t)) for t in (SILVER_EVENTS, QUARANTINE)]
+    assert clean(spark, cfg, dt.date(2019, 10, 1)) == counts
+    after = [sorted_rows(table(spark, cfg, t)) for t in (SILVER_EVENTS, QUARANTINE)]
     assert before == after
-    runs = table(spark, cfg, lake.RUN_AUDIT).where((F.col("step") == "clean") & (F.col("status") == "succeeded")).count()
+    runs = table(spark, cfg, RUN_AUDIT).where((F.col("step") == "clean") & (F.col("status") == "succeeded")).count()
     assert runs == 2
 
 
@@ -177,18 +195,19 @@ def test_conservation_failure_commits_nothing(
     spark: SparkSession, generated: tuple[Config, dict[str, Any], day.Counts], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg, _, _ = generated
-    versions = {t.name: _version(spark, cfg, t) for t in (lake.SILVER_EVENTS, lake.QUARANTINE)}
+    versions = {t.key: _version(spark, cfg, t) for t in (SILVER_EVENTS, QUARANTINE)}
     losing = day.classify
     # A classification that loses rows (as a bad inner join would) must stop the run before any write.
-    monkeypatch.setattr(day, "classify", lambda *a: losing(*a).where(F.col("disposition") != rules.DUPLICATE))
-    with pytest.raises(DataQualityError, match="row conservation failed"):
-        clean_events(spark, cfg, dt.date(2019, 10, 1))
-    assert {t.name: _version(spark, cfg, t) for t in (lake.SILVER_EVENTS, lake.QUARANTINE)} == versions
-    failed = table(spark, cfg, lake.RUN_AUDIT).where(F.col("status") == "failed").first()
-    assert "row conservation failed" in failed["error"]
+    monkeypatch.setattr(day, "classify", lambda *a: losing(*a).where(F.col("disposition") != DUPLICATE))
+    with pytest.raises(DataQualityError, match="row conservation failed") as err:
+        clean(spark, cfg, dt.date(2019, 10, 1))
+    assert err.value.exit_code == 4 and str(err.value).endswith("; nothing was written")
+    assert {t.key: _version(spark, cfg, t) for t in (SILVER_EVENTS, QUARANTINE)} == versions
+    failed = table(spark, cfg, RUN_AUDIT).where(F.col("status") == "failed").first()
+    assert "row conservation failed" in failed["error"] and failed["rows_in"] is not None
 
 
-def _version(spark: SparkSession, cfg: Config, t: lake.Table) -> int:
+def _version(spark: SparkSession, cfg: Config, t: Table) -> int:
     from delta.tables import DeltaTable
 
     return DeltaTable.forPath(spark, t.path(cfg.lake)).history(1).first()["version"]
@@ -196,8 +215,11 @@ def _version(spark: SparkSession, cfg: Config, t: lake.Table) -> int:
 
 def test_missing_bronze_day_is_input_missing(spark: SparkSession, generated: tuple[Config, dict[str, Any], day.Counts]) -> None:
     cfg, _, _ = generated
-    with pytest.raises(InputMissingError, match=r"ingest_date=2019-10-09 has no rows; run `ecomlake ingest --date 2019-10-09`"):
-        clean_events(spark, cfg, dt.date(2019, 10, 9))
+    with pytest.raises(InputMissingError) as err:
+        clean(spark, cfg, dt.date(2019, 10, 9))
+    assert str(err.value) == "ecomlake.bronze_events has no rows with ingest_date = 2019-10-09; run `ecomlake ingest --date 2019-10-09` first"
+    failed = table(spark, cfg, RUN_AUDIT).where((F.col("run_date") == F.lit(dt.date(2019, 10, 9))) & (F.col("status") == "failed")).first()
+    assert failed["error"] == str(err.value) and failed["rows_in"] is None  # audited, though nothing was counted
 
 
 # ---- other layouts, modes and privacy ---------------------------------------------------------
@@ -216,10 +238,10 @@ def test_retailrocket_layout_cleans(spark: SparkSession, config: Config, tmp_pat
     ]
     raw.write_text("\n".join(lines) + "\n")
     cfg = lake_config(config, tmp_path / "lake", "ingest.layout=retailrocket")
-    ingest_events(spark, cfg, dt.date(2015, 6, 2), [str(raw)], load_layout("retailrocket"))
-    counts = clean_events(spark, cfg, dt.date(2015, 6, 2))
+    ingest(spark, cfg, dt.date(2015, 6, 2), str(raw))
+    counts = clean(spark, cfg, dt.date(2015, 6, 2))
     assert (counts.rows_in, counts.kept, counts.quarantined_by_reason) == (6, 5, {"unknown_event_type": 1})
-    silver = table(spark, cfg, lake.SILVER_EVENTS).where(F.col("user_id") == 257597).orderBy("event_time").collect()
+    silver = table(spark, cfg, SILVER_EVENTS).where(F.col("user_id") == 257597).orderBy("event_time").collect()
     assert [r["event_type"] for r in silver] == ["view", "cart", "purchase", "view"]
     assert silver[2]["order_id"] == "4000" and silver[0]["event_time"] == dt.datetime(2015, 6, 2, 5, 2, 12, 117000)
     assert silver[0]["category_code"] == "unknown" and silver[0]["price"] is None
@@ -228,24 +250,25 @@ def test_retailrocket_layout_cleans(spark: SparkSession, config: Config, tmp_pat
 def test_bots_can_be_flagged_and_kept(spark: SparkSession, config: Config, tmp_path: Path) -> None:
     cfg = lake_config(config, tmp_path / "lake", "clean.bot_action=flag", f"ingest.landing={tmp_path / 'landing'}")
     manifest = generate_dataset(spark, dataclasses.replace(cfg.generator, events=3_000, output=str(tmp_path / "landing"), bot_user_rate=0.01))
-    ingest_events(spark, cfg, dt.date(2019, 10, 1))
-    counts = clean_events(spark, cfg, dt.date(2019, 10, 1))
+    ingest(spark, cfg, dt.date(2019, 10, 1))
+    counts = clean(spark, cfg, dt.date(2019, 10, 1))
     assert counts.bot_rows_removed == 0 and counts.bot_rows_flagged == manifest["totals"]["bot_events"] > 0
-    assert table(spark, cfg, lake.SILVER_EVENTS).where(F.col("is_bot")).count() == counts.bot_rows_flagged
+    assert table(spark, cfg, SILVER_EVENTS).where(F.col("is_bot")).count() == counts.bot_rows_flagged
 
 
 def test_pseudonymised_user_ids(spark: SparkSession, rees46: tuple[Config, day.Counts], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     plain_cfg, plain_counts = rees46
     cfg = lake_config(plain_cfg, tmp_path / "lake", "privacy.pseudonymize_user_ids=true")
-    ingest_events(spark, cfg, REES46_DAY, [str(SHARED_DATA / "rees46-2019oct-head" / "events.csv")])
+    ingest(spark, cfg, REES46_DAY, str(datasets.rees46_oct_head()))
     monkeypatch.delenv("ECOMLAKE_PSEUDONYM_KEY", raising=False)
     with pytest.raises(ConfigError, match="ECOMLAKE_PSEUDONYM_KEY holds no key"):
-        clean_events(spark, cfg, REES46_DAY)  # no key: refuse rather than write raw ids
+        clean(spark, cfg, REES46_DAY)  # no key: refuse rather than write raw ids
+    assert not lake.exists(spark, cfg.lake, SILVER_EVENTS)
     monkeypatch.setenv("ECOMLAKE_PSEUDONYM_KEY", "a-secret-key-of-32-bytes-or-so!!")
-    counts = clean_events(spark, cfg, REES46_DAY)
+    counts = clean(spark, cfg, REES46_DAY)
     assert dataclasses.replace(counts) == plain_counts  # the same rows kept, dropped and quarantined
-    plain = table(spark, plain_cfg, lake.SILVER_EVENTS)
-    hidden = table(spark, cfg, lake.SILVER_EVENTS)
+    plain = table(spark, plain_cfg, SILVER_EVENTS)
+    hidden = table(spark, cfg, SILVER_EVENTS)
     raw_ids = {r[0] for r in plain.select("user_id").distinct().collect()}
     pseudonyms = {r[0] for r in hidden.select("user_id").distinct().collect()}
     assert len(pseudonyms) == len(raw_ids) and not raw_ids & pseudonyms
@@ -253,7 +276,7 @@ def test_pseudonymised_user_ids(spark: SparkSession, rees46: tuple[Config, day.C
     assert sorted(r[0] for r in plain.groupBy("user_id").count().select("count").collect()) == sorted(
         r[0] for r in hidden.groupBy("user_id").count().select("count").collect()
     )
-    assert table(spark, cfg, lake.QUARANTINE).where(F.col("user_id").isin([str(i) for i in list(raw_ids)[:100]])).count() == 0
+    assert table(spark, cfg, QUARANTINE).where(F.col("user_id").isin([str(i) for i in list(raw_ids)[:100]])).count() == 0
 
 
 # ---- a run killed mid-write ---------------------------------------------------------------------
@@ -263,22 +286,35 @@ def test_killed_run_leaves_previous_version_and_rerun_is_correct(
     spark: SparkSession, generated: tuple[Config, dict[str, Any], day.Counts], tmp_path: Path
 ) -> None:
     cfg, _, counts = generated
-    silver_dir = Path(lake.SILVER_EVENTS.path(cfg.lake))
-    before = sorted_rows(table(spark, cfg, lake.SILVER_EVENTS))
+    silver_dir = Path(SILVER_EVENTS.path(cfg.lake))
+    before = sorted_rows(table(spark, cfg, SILVER_EVENTS))
     files_before = set(silver_dir.rglob("*.parquet"))
+    ledger_before = {r.run_id for r in lake.read(spark, cfg, RUN_LEDGER, missing="empty").select("run_id").collect()}
     env = {**os.environ, "ECOMLAKE_LAKE_ROOT": cfg.lake.root}
     cmd = [sys.executable, "-m", "ecomlake", "clean", "--date", "2019-10-01", "--set", f"ingest.landing={cfg.ingest.landing}",
            "--set", f"spark.jars_cache={cfg.spark.jars_cache}"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 300
     while not (set(silver_dir.rglob("*.parquet")) - files_before) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # until the run has started writing silver files
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert set(silver_dir.rglob("*.parquet")) - files_before, "the run was killed before it wrote anything; make the day bigger"
-    assert sorted_rows(table(spark, cfg, lake.SILVER_EVENTS)) == before  # the orphan files are not in the Delta log
-    assert clean_events(spark, cfg, dt.date(2019, 10, 1)) == counts
-    assert sorted_rows(table(spark, cfg, lake.SILVER_EVENTS)) == before
+    assert sorted_rows(table(spark, cfg, SILVER_EVENTS)) == before  # the orphan files are not in the Delta log
+    # The killed run left its 'running' record in ops.run_ledger and never an end: the driver died mid-run.
+    killed = lake.read(spark, cfg, RUN_LEDGER).where(~F.col("run_id").isin(list(ledger_before)) & (F.col("job") == "clean")).collect()
+    assert [(r.status, r.run_date, r.ended_at) for r in killed] == [("running", dt.date(2019, 10, 1), None)]
+    # The re-run through the job runner, as `ecomlake clean` runs it: the same counts, the same silver, and its record.
+    result = run_job(spark, cfg, "clean", date=dt.date(2019, 10, 1))
+    assert result.counts == counts
+    assert sorted_rows(table(spark, cfg, SILVER_EVENTS)) == before
+    (end,) = lake.read(spark, cfg, RUN_LEDGER).where((F.col("job") == "clean") & (F.col("status") == "succeeded")).collect()
+    assert (end.run_date, end.rows_in, end.rows_out, end.error) == (dt.date(2019, 10, 1), counts.rows_in, result.rows_out, None)
+    assert result.rows_out == counts.kept + counts.quarantined + counts.bot_rows_removed
+    assert end.figures == {name: float(n) for name, n in result.figures().items()}
+    assert end.figures["kept"] == counts.kept and end.figures["quarantined_bad_price"] == counts.quarantined_by_reason["bad_price"]
+    audit = table(spark, cfg, RUN_AUDIT).where(F.col("run_id") == end.run_id).collect()
+    assert [(a.status, a.rows_kept) for a in audit] == [("succeeded", counts.kept)]  # one run id: the ledger's and the audit's
 
 
 # (kept, exact duplicates, near duplicates, bot rows) on the sample; the same figures come out of an

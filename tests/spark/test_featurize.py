@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -12,27 +13,54 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ecomlake import lake
-from ecomlake.clean.job import clean_events
+from ecomlake import datasets, lake
+from ecomlake.catalog import (
+    DAILY_KPIS,
+    INTERACTIONS,
+    ITEM_FEATURES,
+    LABELS,
+    RUN_LEDGER,
+    SESSIONS,
+    SILVER_EVENTS,
+    USER_FEATURES,
+    USER_ITEM_DAILY,
+    Table,
+)
+from ecomlake.clean.job import CleanParams
+from ecomlake.clean.job import run as clean_run
 from ecomlake.config import Config
 from ecomlake.errors import ConfigError, InputMissingError
-from ecomlake.featurize import schemas
-from ecomlake.featurize.job import FeaturizeResult, featurize
-from ecomlake.featurize.labels import training_set
+from ecomlake.featurize.job import FeaturizeParams, FeaturizeResult
+from ecomlake.featurize.job import run as featurize_run
 from ecomlake.generate.dataset import generate_dataset
-from ecomlake.ingest.job import ingest_events
-from tests.conftest import SHARED_DATA, lake_config
+from ecomlake.ingest.job import IngestParams
+from ecomlake.ingest.job import run as ingest_run
+from ecomlake.job import Context
+from ecomlake.propensity.dataset import labelled
+from ecomlake.schema import spark_type
+from tests.support import lake_config, run_job
 
 REES46_DAY = dt.date(2019, 10, 1)
-GOLD = (lake.SESSIONS, lake.USER_ITEM_DAILY, lake.DAILY_KPIS, lake.USER_FEATURES, lake.ITEM_FEATURES, lake.INTERACTIONS, lake.LABELS)
+GOLD = (SESSIONS, USER_ITEM_DAILY, DAILY_KPIS, USER_FEATURES, ITEM_FEATURES, INTERACTIONS, LABELS)
 
 
-def table(spark: SparkSession, cfg: Config, t: lake.Table) -> DataFrame:
-    return lake.read_table(spark, cfg.lake, t)
+def table(spark: SparkSession, cfg: Config, t: Table) -> DataFrame:
+    return lake.read(spark, cfg, t)
+
+
+def featurize(spark: SparkSession, cfg: Config, day: dt.date | None = None, full: bool = False) -> FeaturizeResult:
+    """``ecomlake featurize --date D`` (or ``--full``), run directly."""
+    return featurize_run(Context(spark, cfg), FeaturizeParams(day, full=full))
+
+
+def ingest_and_clean(spark: SparkSession, cfg: Config, day: dt.date, *paths: str) -> None:
+    ctx = Context(spark, cfg)
+    ingest_run(ctx, IngestParams(day, paths))
+    clean_run(ctx, CleanParams(day))
 
 
 def user(spark: SparkSession, cfg: Config, user_id: int) -> dict[str, Any]:
-    (row,) = table(spark, cfg, lake.USER_FEATURES).where(F.col("user_id") == user_id).collect()
+    (row,) = table(spark, cfg, USER_FEATURES).where(F.col("user_id") == user_id).collect()
     return row.asDict(recursive=True)
 
 
@@ -46,8 +74,7 @@ def sorted_rows(df: DataFrame) -> list[tuple[Any, ...]]:
 @pytest.fixture(scope="module")
 def rees46(spark: SparkSession, config: Config, tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, FeaturizeResult]:
     cfg = lake_config(config, tmp_path_factory.mktemp("rees46"))
-    ingest_events(spark, cfg, REES46_DAY, [str(SHARED_DATA / "rees46-2019oct-head" / "events.csv")])
-    clean_events(spark, cfg, REES46_DAY)
+    ingest_and_clean(spark, cfg, REES46_DAY, str(datasets.rees46_oct_head()))
     return cfg, featurize(spark, cfg, REES46_DAY)
 
 
@@ -61,13 +88,16 @@ def test_rees46_sessions_and_funnel_figures(spark: SparkSession, rees46: tuple[C
     )
     # 17,420 silver rows; the counts by type come from silver itself, the sessions from a plain-Python
     # sessionisation of the same rows below.
-    silver = table(spark, cfg, lake.SILVER_EVENTS)
+    silver = table(spark, cfg, SILVER_EVENTS)
     by_type = dict(silver.groupBy("event_type").count().collect())
     assert (k["events"], k["views"], k["carts"], k["removes"], k["purchases"]) == (17_420, by_type["view"], by_type["cart"], 0, by_type["purchase"])
     assert k["sessions"] == result.rows["gold.sessions"] == _python_session_count(silver) == 5_067
     assert (k["active_users"], k["new_users"], k["returning_users"]) == (4_504, 4_504, 0)
     assert k["gmv"] == pytest.approx(silver.where("event_type = 'purchase'").agg(F.sum("price")).first()[0])
     assert result.rows["gold.user_features"] == 4_504 and result.label_cutoffs == ()
+    assert (result.mode, result.event_dates, result.snapshot_dates) == ("incremental", (REES46_DAY,), (REES46_DAY,))
+    assert set(result.rows) == {t.key for t in GOLD[:-1]}  # no labels: no cut-off has its horizon behind it yet
+    assert result.rows_out == sum(result.rows.values()) and result.figures()["rows_gold.sessions"] == 5_067
 
 
 def _python_session_count(silver: DataFrame) -> int:
@@ -104,7 +134,7 @@ def test_rees46_two_sessions_user_by_hand(spark: SparkSession, rees46: tuple[Con
     assert (u["preferred_hour"], u["preferred_weekday"], u["recency_days"], u["tenure_days"], u["active_days"]) == (2, 2, 0, 0, 1)  # a Tuesday
     assert u["r_score"] == 3  # every user was active on the one day: a tie in the middle
     assert u["last_purchase_time"] == dt.datetime(2019, 10, 1, 2, 25, 7) and u["days_since_last_purchase"] == 0
-    sessions = table(spark, cfg, lake.SESSIONS).where(F.col("user_id") == 549614436).orderBy("session_start").collect()
+    sessions = table(spark, cfg, SESSIONS).where(F.col("user_id") == 549614436).orderBy("session_start").collect()
     assert [(s.events, s.views, s.carts, s.purchases, s.duration_seconds, s.revenue, s.distinct_products) for s in sessions] == [
         (7, 5, 1, 1, 142.0, pytest.approx(151.61), 3),
         (4, 2, 1, 1, 64.0, pytest.approx(29.51), 1),
@@ -141,22 +171,34 @@ def test_gold_tables_carry_the_documented_schema(spark: SparkSession, rees46: tu
     cfg, _ = rees46
     from delta.tables import DeltaTable
 
-    for t, schema in zip(GOLD[:-1], schemas.gold_schemas(cfg.featurize.windows_days)[:-1], strict=True):
+    for t in GOLD[:-1]:
+        schema = t.schema(cfg.featurize.windows_days)
         stored = table(spark, cfg, t).schema
-        assert [(f.name, f.dataType.simpleString()) for f in stored] == [(f.name, f.type.simpleString()) for f in schema.fields], t
-        assert all(f.metadata.get("comment") for f in stored), f"{t.name}: a column without a comment"
+        assert [(f.name, f.dataType.simpleString()) for f in stored] == [(f.name, spark_type(f.type).simpleString()) for f in schema.fields], t
+        assert [f.metadata.get("comment") for f in stored] == [f.comment for f in schema.fields], f"{t.key}: a column without its comment"
         assert DeltaTable.forPath(spark, t.path(cfg.lake)).detail().first()["description"] == schema.description
-    comments = {r.col_name: r.comment for r in spark.sql(f"DESCRIBE TABLE {lake.USER_FEATURES.qualified_name(cfg.lake)}").collect()}
+        assert DeltaTable.forPath(spark, t.path(cfg.lake)).detail().first()["partitionColumns"] == list(t.partition_by)
+    assert not lake.exists(spark, cfg.lake, LABELS)
+    comments = {r.col_name: r.comment for r in spark.sql(f"DESCRIBE TABLE {USER_FEATURES.qualified_name(cfg.lake)}").collect()}
     assert comments["recency_days"] == "as_of_date minus the last event's day (0: active on as_of_date) [days]"
 
 
 def test_missing_day_and_changed_windows_are_clear_errors(spark: SparkSession, rees46: tuple[Config, FeaturizeResult]) -> None:
     cfg, _ = rees46
-    with pytest.raises(InputMissingError, match=r"no events on or ingested on 2019-10-05; run `ecomlake clean --date 2019-10-05`"):
+    with pytest.raises(InputMissingError) as err:
         featurize(spark, cfg, dt.date(2019, 10, 5))
+    assert str(err.value) == "ecomlake.silver_events has no events on or ingested on 2019-10-05; run `ecomlake clean --date 2019-10-05` first"
     changed = dataclasses.replace(cfg, featurize=dataclasses.replace(cfg.featurize, windows_days=(7, 28)))
-    with pytest.raises(ConfigError, match=r"featurize.windows_days: ecomlake.gold_user_features has other columns .*views_28d.*featurize --full"):
+    with pytest.raises(ConfigError) as err:
         featurize(spark, changed, REES46_DAY)
+    assert str(err.value) == (
+        "featurize.windows_days: ecomlake.gold_user_features has other columns than this config makes (differing: carts_28d, carts_30d, "
+        "carts_90d, purchases_28d, purchases_30d, purchases_90d, sessions_28d, sessions_30d, sessions_90d, views_28d, views_30d, "
+        "views_90d); rebuild it with `ecomlake featurize --full`"
+    )
+    for both_or_neither in ({"date": REES46_DAY, "full": True}, {}):
+        with pytest.raises(ConfigError, match=r"^featurize takes --date D or --full, not both$"):
+            FeaturizeParams(**both_or_neither)
 
 
 # ---- generated days: point in time, and day by day equals a full rebuild --------------------------
@@ -173,13 +215,12 @@ def daily(spark: SparkSession, config: Config, tmp_path_factory: pytest.TempPath
     snapshots: dict[dt.date, list[tuple[Any, ...]]] = {}
     results = []
     for day in DAYS:
-        ingest_events(spark, cfg, day)
-        clean_events(spark, cfg, day)
+        ingest_and_clean(spark, cfg, day)
         results.append(featurize(spark, cfg, day))
         # What day 1's snapshot was when only day 1 existed (later days must not change it).
-        snapshots[day] = sorted_rows(table(spark, cfg, lake.USER_FEATURES).where(F.col("as_of_date") == day))
-    incremental = {t.name: sorted_rows(table(spark, cfg, t)) for t in GOLD}
-    full = featurize(spark, cfg, full=True)
+        snapshots[day] = sorted_rows(lake.read(spark, cfg, USER_FEATURES, {"as_of_date": day}))
+    incremental = {t.key: sorted_rows(table(spark, cfg, t)) for t in GOLD}
+    full = run_job(spark, cfg, "featurize", full=True)  # through the job runner, as `ecomlake featurize --full`: its run recorded
     return {"cfg": cfg, "results": results, "snapshots": snapshots, "incremental": incremental, "full": full}
 
 
@@ -188,42 +229,56 @@ def test_day_by_day_equals_full_rebuild(spark: SparkSession, daily: dict[str, An
     assert full.snapshot_dates == tuple(DAYS) and full.label_cutoffs == tuple(DAYS[:-1])
     for t in GOLD:
         rebuilt = sorted_rows(table(spark, cfg, t))
-        assert rebuilt == daily["incremental"][t.name], f"{t.name} differs after the full rebuild"
-        assert rebuilt, f"{t.name} is empty"
+        assert rebuilt == daily["incremental"][t.key], f"{t.key} differs after the full rebuild"
+        assert rebuilt, f"{t.key} is empty"
+        assert full.rows[t.key] == len(rebuilt), f"{t.key}: the rows the full rebuild reports are the rows of its commit"
     print("\n" + ", ".join(f"{name} {n:,}" for name, n in full.rows.items()))
+    assert [r.label_cutoffs for r in daily["results"]] == [(), (DAYS[0],), (DAYS[1],)]  # horizon 1 day: each day labels the day before
+
+
+def test_the_full_rebuild_is_recorded_in_the_run_ledger(spark: SparkSession, daily: dict[str, Any]) -> None:
+    cfg, full = daily["cfg"], daily["full"]
+    (end,) = lake.read(spark, cfg, RUN_LEDGER).where((F.col("job") == "featurize") & (F.col("status") == "succeeded")).collect()
+    assert (end.run_date, json.loads(end.params), end.error) == (None, {"date": None, "full": True}, None)  # no date: a whole-history run
+    assert end.rows_in is None and end.rows_out == full.rows_out == sum(full.rows.values())
+    assert end.figures == {**{f"rows_{t.key}": float(full.rows[t.key]) for t in GOLD}, "event_days": 3.0}
+    (start,) = lake.read(spark, cfg, RUN_LEDGER).where(F.col("status") == "running").collect()
+    assert (start.run_id, start.job, start.ended_at, start.figures) == (end.run_id, "featurize", None, None)
 
 
 def test_snapshots_are_point_in_time(spark: SparkSession, daily: dict[str, Any]) -> None:
     cfg = daily["cfg"]
-    first = table(spark, cfg, lake.USER_FEATURES).where(F.col("as_of_date") == DAYS[0])
+    first = lake.read(spark, cfg, USER_FEATURES, {"as_of_date": DAYS[0]})
     # Features as of day 1 never read a later event ...
     assert first.agg(F.max("last_event_time")).first()[0] < dt.datetime.combine(DAYS[1], dt.time())
     # ... and the snapshot written when day 1 was the last day is the one rebuilt after days 2 and 3 came.
     assert sorted_rows(first) == daily["snapshots"][DAYS[0]]
-    later_users = table(spark, cfg, lake.SESSIONS).where(F.col("session_date") > DAYS[0]).select("user_id").distinct()
+    later_users = table(spark, cfg, SESSIONS).where(F.col("session_date") > DAYS[0]).select("user_id").distinct()
     assert later_users.join(first, "user_id", how="left_anti").count() > 0  # day 2 brought users day 1 could not know
     # Labels of cut-off day 1 read only day 2: churned is exactly "no session on day 2".
-    lab = table(spark, cfg, lake.LABELS).where(F.col("cutoff_date") == DAYS[0])
-    active_day2 = table(spark, cfg, lake.SESSIONS).where(F.col("session_date") == DAYS[1]).select("user_id").distinct()
+    lab = lake.read(spark, cfg, LABELS, {"cutoff_date": DAYS[0]})
+    active_day2 = table(spark, cfg, SESSIONS).where(F.col("session_date") == DAYS[1]).select("user_id").distinct()
     expected_kept = first.select("user_id").join(active_day2, "user_id", how="inner").count()
     assert lab.count() == first.count() and lab.where(~F.col("churned")).count() == expected_kept
 
 
-def test_training_set_joins_features_as_of_the_cutoff(spark: SparkSession, daily: dict[str, Any]) -> None:
+def test_labelled_joins_features_as_of_the_cutoff(spark: SparkSession, daily: dict[str, Any]) -> None:
     cfg = daily["cfg"]
-    ts = training_set(spark, cfg, DAYS[1])
-    assert ts.count() == table(spark, cfg, lake.USER_FEATURES).where(F.col("as_of_date") == DAYS[1]).count() > 0
+    features = lake.read(spark, cfg, USER_FEATURES, {"as_of_date": DAYS[1]})
+    ts = labelled(features, lake.read(spark, cfg, LABELS, {"cutoff_date": DAYS[1]}))
+    assert ts.count() == features.count() > 0
+    assert ts.columns == [*features.columns, "horizon_days", "churned", "purchased"]  # one row per user: the features, then the labels
     assert ts.agg(F.max("last_event_time")).first()[0] < dt.datetime.combine(DAYS[2], dt.time())
     assert 0 < ts.where("churned").count() < ts.count() and ts.where("purchased").count() > 0
 
 
 def test_kpis_count_new_and_returning_users(spark: SparkSession, daily: dict[str, Any]) -> None:
     cfg = daily["cfg"]
-    kpis = {r.kpi_date: r for r in table(spark, cfg, lake.DAILY_KPIS).collect()}
+    kpis = {r.kpi_date: r for r in table(spark, cfg, DAILY_KPIS).collect()}
     assert set(kpis) == set(DAYS) and kpis[DAYS[0]].returning_users == 0
     for day in DAYS[1:]:
-        earlier = table(spark, cfg, lake.SESSIONS).where(F.col("session_date") < day).select("user_id").distinct()
-        today = table(spark, cfg, lake.SESSIONS).where(F.col("session_date") == day).select("user_id").distinct()
+        earlier = table(spark, cfg, SESSIONS).where(F.col("session_date") < day).select("user_id").distinct()
+        today = table(spark, cfg, SESSIONS).where(F.col("session_date") == day).select("user_id").distinct()
         assert kpis[day].returning_users == today.join(earlier, "user_id", how="inner").count() > 0
         assert kpis[day].new_users + kpis[day].returning_users == kpis[day].active_users
 
@@ -231,9 +286,9 @@ def test_kpis_count_new_and_returning_users(spark: SparkSession, daily: dict[str
 def test_item_features_and_interactions_add_up(spark: SparkSession, daily: dict[str, Any]) -> None:
     cfg = daily["cfg"]
     last = DAYS[-1]
-    items = table(spark, cfg, lake.ITEM_FEATURES).where(F.col("as_of_date") == last)
-    inter = table(spark, cfg, lake.INTERACTIONS).where(F.col("as_of_date") == last)
-    silver_views = table(spark, cfg, lake.SILVER_EVENTS).where("event_type = 'view' AND NOT is_bot").count()
+    items = lake.read(spark, cfg, ITEM_FEATURES, {"as_of_date": last})
+    inter = lake.read(spark, cfg, INTERACTIONS, {"as_of_date": last})
+    silver_views = table(spark, cfg, SILVER_EVENTS).where("event_type = 'view' AND NOT is_bot").count()
     assert items.agg(F.sum("views")).first()[0] == inter.agg(F.sum("views")).first()[0] == silver_views
     top = items.orderBy("popularity_rank").first()
     assert top.popularity_rank == 1 and top.unique_users == items.agg(F.max("unique_users")).first()[0]

@@ -8,12 +8,17 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from ecomlake.catalog import DAILY_KPIS, INTERACTIONS, ITEM_FEATURES, LABELS, SESSIONS, SILVER_EVENTS, USER_FEATURES, USER_ITEM_DAILY, Table
 from ecomlake.config import FeaturizeConfig, InteractionWeights
 from ecomlake.featurize.activity import user_item_daily
 from ecomlake.featurize.interactions import interactions
+from ecomlake.featurize.items import item_features, with_popularity_ranks
+from ecomlake.featurize.kpis import daily_kpis
 from ecomlake.featurize.labels import labels
 from ecomlake.featurize.ranking import with_competition_rank, with_quintile
 from ecomlake.featurize.sessions import sessions
+from ecomlake.featurize.users import user_features, with_rfm_scores
+from ecomlake.vocabulary import SILVER_EVENT_COLUMNS
 
 EVENT_SCHEMA = T.StructType(
     [
@@ -139,3 +144,30 @@ def test_interaction_strength_weights_and_decay(spark: SparkSession) -> None:
     assert row.strength == pytest.approx(1.0 + 3.0 + 5.0 * 0.5)
     (undecayed,) = interactions(activity, d, FeaturizeConfig(interaction_half_life_days=None)).collect()
     assert undecayed.strength == pytest.approx(9.0)
+
+
+def test_each_transform_makes_exactly_its_catalog_tables_columns(spark: SparkSession) -> None:
+    """The transforms and the table catalog are declared apart: lake.write conforms a transform's output to its table,
+    which fails on a missing or an extra column. Checked here on the query plans alone (no Spark job), windows included."""
+    silver = SILVER_EVENTS.schema().struct()
+    schema = T.StructType([silver[name] for name in SILVER_EVENT_COLUMNS])
+    d = dt.date(2019, 10, 1)
+    row = (dt.datetime(2019, 10, 1, 10), d, "purchase", 1, "s1", 7, 70, "a.b", "acme", 9.5, "o1")
+    events = spark.createDataFrame([row], schema)
+    config = FeaturizeConfig(windows_days=(3, 28))
+    s, activity = sessions(events, 30, 600), user_item_daily(events)
+    made: list[tuple[Table, T.StructType]] = [
+        (SESSIONS, s.schema),
+        (USER_ITEM_DAILY, activity.schema),
+        (DAILY_KPIS, daily_kpis(s, [d]).schema),
+        (LABELS, labels(s, d, 7).schema),
+        (INTERACTIONS, interactions(activity, d, config).schema),
+        (USER_FEATURES, with_rfm_scores(user_features(s, activity, d, config)).schema),
+        (ITEM_FEATURES, with_popularity_ranks(item_features(activity, d, config), config.windows_days).schema),
+    ]
+    for table, got in made:
+        documented = table.schema(config.windows_days)
+        assert sorted(got.fieldNames()) == sorted(documented.names), table.key
+        conformed = documented.conform(spark.createDataFrame([], got))  # casts each column to its documented type
+        assert conformed.columns == documented.names, table.key
+    assert "views_28d" in dict(made)[USER_FEATURES].fieldNames() and "views_90d" not in dict(made)[USER_FEATURES].fieldNames()

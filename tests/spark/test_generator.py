@@ -7,6 +7,7 @@ test what a downstream reader sees.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import re
 from pathlib import Path
@@ -16,11 +17,16 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from ecomlake import lake
+from ecomlake.catalog import RUN_LEDGER
 from ecomlake.config import Config, FaultRates
+from ecomlake.errors import InputMissingError
 from ecomlake.generate import catalog
 from ecomlake.generate.dataset import generate_dataset
 from ecomlake.generate.faults import FAULT_KINDS
-from ecomlake.generate.output import CSV_HEADER, read_manifest
+from ecomlake.generate.output import CSV_HEADER
+from ecomlake.manifest import MANIFEST_DIR, read_manifest
+from tests.support import lake_config, run_job
 
 EVENTS = 60_000
 START = "2019-09-30"  # a Monday: seven days cover each weekday once
@@ -36,8 +42,6 @@ def generate(spark: SparkSession, config: Config, out: Path, **changes: Any) -> 
 @pytest.fixture(scope="module")
 def csv_set(spark: SparkSession, config: Config, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     out = tmp_path_factory.mktemp("gen") / "csv"
-    import datetime as dt
-
     manifest = generate(spark, config, out, events=EVENTS, days=DAYS, start_date=dt.date.fromisoformat(START))
     return out, manifest
 
@@ -100,6 +104,23 @@ def test_rows_and_layout(lines: DataFrame, csv_set: tuple[Path, dict[str, Any]])
     assert first_file.read_text().splitlines()[0] == "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session"
     per_date = {str(r["event_date"]): r["count"] for r in lines.groupBy("event_date").count().collect()}
     assert per_date == {d: v["rows"] for d, v in manifest["dates"].items()}
+
+
+def test_manifest_is_a_folder_beside_the_data_that_readers_skip(spark: SparkSession, csv_set: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    out, manifest = csv_set
+    beside = {p.name for p in out.iterdir() if not p.name.startswith("event_date=")}
+    assert MANIFEST_DIR in beside and beside - {MANIFEST_DIR} <= {"_SUCCESS", "._SUCCESS.crc"}  # hidden from Spark's readers: _ and .
+    assert (out / MANIFEST_DIR).is_dir()
+    assert read_manifest(str(out)) == manifest == read_manifest(str(out), spark)  # locally and through Spark: the same document
+    assert read_manifest(f"file:{out}") == manifest
+    assert manifest["generator"]["events"] == EVENTS and manifest["layout"] == "rees46" and manifest["format"] == "csv"
+    missing = f"no manifest at {tmp_path}/{MANIFEST_DIR}: the data there is incomplete or missing; "
+    with pytest.raises(InputMissingError) as err:
+        read_manifest(str(tmp_path))
+    assert str(err.value) == missing + "the job that writes the data writes it last"
+    with pytest.raises(InputMissingError) as err:
+        read_manifest(str(tmp_path), spark, written_by="generate")
+    assert str(err.value) == missing + "run `ecomlake generate` to write it"
 
 
 def test_malformed_lines_match_manifest(lines: DataFrame, events: DataFrame, csv_set: tuple[Path, dict[str, Any]]) -> None:
@@ -254,13 +275,38 @@ def test_same_seed_gives_byte_identical_files(spark: SparkSession, config: Confi
     assert _content_digests(tmp_path / "a") != _content_digests(tmp_path / "c")
 
 
-def test_json_lines_output(spark: SparkSession, config: Config, tmp_path: Path) -> None:
-    manifest = generate(spark, config, tmp_path / "json", events=5_000, format="json")
-    assert read_manifest(spark, str(tmp_path / "json")) == manifest
+def test_json_lines_output_through_the_job_with_its_run_record(spark: SparkSession, config: Config, tmp_path: Path) -> None:
+    out = tmp_path / "json"
+    cfg = lake_config(config, tmp_path / "lake", "generator.events=5000", "generator.format=json", f"generator.output={out}")
+    result = run_job(spark, cfg, "generate")  # as `ecomlake generate --events 5000 --format json` runs it
+    manifest = result.manifest
+    assert read_manifest(str(out), spark) == manifest and result.output == str(out)
+    totals = manifest["totals"]
+    assert result.summary().startswith(
+        f"generate: {totals['rows']:,} rows ({totals['human_events']:,} human events, {totals['bot_events']:,} bot events, "
+        f"{sum(totals['faults'].values()):,} faults); peak memory "
+    )
+    assert result.summary().endswith(f"; json files and _manifest in {out}")
+    # generate's figures are in ops.run_ledger (ops.generator_runs is gone): the manifest's totals and what was asked.
+    ledger = lake.read(spark, cfg, RUN_LEDGER)
+    (end,) = ledger.where(F.col("status") == "succeeded").collect()
+    assert (end.job, end.run_date, end.rows_in, end.rows_out, end.error) == ("generate", None, None, totals["rows"], None)
+    assert end.figures == {
+        "rows": totals["rows"],
+        "human_events": totals["human_events"],
+        "bot_events": totals["bot_events"],
+        "events_target": 5_000,
+        "seed": cfg.generator.seed,
+        "days": 1,
+        **{f"fault_{kind}": totals["faults"][kind] for kind in FAULT_KINDS},
+    }
+    assert end.figures["fault_malformed"] > 0 and set(totals["faults"]) == set(FAULT_KINDS)
+    assert [r.status for r in ledger.where(F.col("run_id") == end.run_id).orderBy("started_at", "status").collect()] == ["running", "succeeded"]
+    manifest = read_manifest(str(out))
     rows = (
         spark.read.schema("event_time string, event_type string, product_id long, user_id long, _corrupt string")
         .option("columnNameOfCorruptRecord", "_corrupt")
-        .json(str(tmp_path / "json"))
+        .json(str(out))
         .cache()
     )  # Spark refuses corrupt-column-only queries on raw files
     assert rows.count() == manifest["totals"]["rows"]

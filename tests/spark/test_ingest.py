@@ -7,10 +7,10 @@ All scenarios write to the one bronze.events table of the test lake, each on its
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import datetime as dt
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -19,36 +19,50 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
-from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
+from pyspark.sql.types import StructType
+from pyspark.testing import assertDataFrameEqual
 
-from ecomlake import lake
-from ecomlake.cli import build_parser, load_jobs
-from ecomlake.config import Config, FaultRates, load_config
+from ecomlake import cli, datasets, lake
+from ecomlake.catalog import ALL_TABLES, BRONZE_EVENTS, RUN_LEDGER
+from ecomlake.config import Config, FaultRates
 from ecomlake.errors import ConfigError, InputMissingError
 from ecomlake.generate import traffic
 from ecomlake.generate.dataset import generate_dataset
 from ecomlake.generate.faults import MALFORMED_EXTRA_FIELD, MALFORMED_GARBLED_TIME, MALFORMED_NON_NUMERIC_ID, MALFORMED_TRUNCATED, inject_faults
-from ecomlake.ingest.job import JOB, IngestResult, ingest_events
-from ecomlake.ingest.layouts import CANONICAL_COLUMNS, load_layout, parse_event_time
-from ecomlake.ingest.read import BRONZE_SCHEMA, read_raw, to_bronze
-from ecomlake.job import config_flags
-from tests.conftest import SHARED_DATA
+from ecomlake.ingest.job import IngestParams, IngestResult, run
+from ecomlake.ingest.layouts import load_layout, parse_event_time
+from ecomlake.ingest.read import read_raw, to_bronze
+from ecomlake.job import Context
+from ecomlake.vocabulary import CANONICAL_COLUMNS
+from tests.support import cli_keys
 
-REES46_SAMPLE = SHARED_DATA / "rees46-2019oct-head" / "events.csv"
+REES46_SAMPLE = datasets.rees46_oct_head()
 GENERATED_EVENTS = 5_000
 GENERATED_DATE = dt.date(2019, 11, 1)
 VALUE_COLUMNS = [*CANONICAL_COLUMNS, "raw_record"]
+BRONZE_COLUMNS = [*CANONICAL_COLUMNS, "raw_record", "source_file", "source_layout", "ingest_date", "ingested_at", "run_id"]
+
+
+def ingest(spark: SparkSession, config: Config, date: dt.date, *paths: str, layout: str | None = None) -> IngestResult:
+    """``ecomlake ingest --date D [--path P ...] [--layout L]``, run directly (no run record)."""
+    if layout is not None:
+        config = dataclasses.replace(config, ingest=dataclasses.replace(config.ingest, layout=layout))
+    return run(Context(spark, config), IngestParams(date, paths))
 
 
 def bronze_of(spark: SparkSession, config: Config, result: IngestResult) -> DataFrame:
     """The bronze rows one ingest run wrote."""
-    table = lake.read_table(spark, config.lake, lake.BRONZE_EVENTS)
-    return table.where((F.col("ingest_date") == F.lit(result.ingest_date)) & (F.col("run_id") == result.run_id))
+    return lake.read(spark, config, BRONZE_EVENTS, {"ingest_date": result.ingest_date}).where(F.col("run_id") == result.run_id)
 
 
 def bronze_on(spark: SparkSession, config: Config, date: dt.date) -> DataFrame:
     """All bronze rows of one ingest date."""
-    return lake.read_table(spark, config.lake, lake.BRONZE_EVENTS).where(F.col("ingest_date") == F.lit(date))
+    return lake.read(spark, config, BRONZE_EVENTS, {"ingest_date": date})
+
+
+def columns(schema: StructType) -> list[tuple[str, str]]:
+    """Names and types (nullability and comments aside)."""
+    return [(f.name, f.dataType.simpleString()) for f in schema.fields]
 
 
 def file_uri(path: Path) -> str:
@@ -60,23 +74,19 @@ def file_uri(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def rees46(spark: SparkSession, config: Config) -> tuple[IngestResult, DataFrame]:
-    result = ingest_events(spark, config, dt.date(2019, 10, 1), [str(REES46_SAMPLE)], load_layout("rees46"))
+    result = ingest(spark, config, dt.date(2019, 10, 1), str(REES46_SAMPLE), layout="rees46")
     return result, bronze_of(spark, config, result).cache()  # several tests read it
 
 
 def test_bronze_table_has_the_contract_schema(spark: SparkSession, config: Config, rees46: tuple[IngestResult, DataFrame]) -> None:
-    assert BRONZE_SCHEMA.fieldNames() == [
-        *CANONICAL_COLUMNS,
-        "raw_record",
-        "source_file",
-        "source_layout",
-        "ingest_date",
-        "ingested_at",
-        "run_id",
-    ]
-    assert all(f.dataType.typeName() == "string" for f in BRONZE_SCHEMA.fields[:11])
-    assertSchemaEqual(lake.read_table(spark, config.lake, lake.BRONZE_EVENTS).schema, BRONZE_SCHEMA)
-    assert lake.BRONZE_EVENTS in lake.ALL_TABLES and lake.BRONZE_EVENTS.partition_by == ("ingest_date",)
+    contract = BRONZE_EVENTS.schema()
+    assert contract.names == BRONZE_COLUMNS
+    assert all(f.type == "string" for f in contract.fields[:11])
+    stored = lake.read(spark, config, BRONZE_EVENTS).schema
+    assert columns(stored) == columns(contract.struct())
+    assert [f.metadata.get("comment") for f in stored] == [f.comment for f in contract.fields]  # each column documented in Delta
+    assert BRONZE_EVENTS in ALL_TABLES and BRONZE_EVENTS.partition_by == ("ingest_date",) and BRONZE_EVENTS.produced_by == ("ingest",)
+    assert rees46[0].table == BRONZE_EVENTS.qualified_name(config.lake) == "ecomlake.bronze_events"
 
 
 def test_rees46_sample_lands_whole(rees46: tuple[IngestResult, DataFrame]) -> None:
@@ -128,7 +138,8 @@ timestamp,visitorid,event,itemid,transactionid
 def test_retailrocket_csv_maps_onto_the_canonical_columns(spark: SparkSession, config: Config, tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     path.write_text(RETAILROCKET_CSV)
-    result = ingest_events(spark, config, dt.date(2015, 6, 2), [str(path)], load_layout("retailrocket"))
+    result = ingest(spark, config, dt.date(2015, 6, 2), str(path), layout="retailrocket")
+    assert result.layout == "retailrocket" and (result.rows, result.malformed) == (4, 0)
     bronze = bronze_of(spark, config, result)
 
     def event(ts: str, visitor: str, event_type: str, item: str, order: str | None) -> Row:
@@ -149,7 +160,9 @@ def test_retailrocket_csv_maps_onto_the_canonical_columns(spark: SparkSession, c
     assert parsed["t"] == dt.datetime(2015, 6, 2, 5, 12, 35, 914000)
 
 
-def test_a_users_own_layout_file_through_the_command_line(spark: SparkSession, config: Config, tmp_path: Path) -> None:
+def test_a_users_own_layout_file_through_the_command_line(
+    spark: SparkSession, config: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A headerless, semicolon-separated export: a YAML file is all it takes, no code."""
     data = tmp_path / "export.txt"
     data.write_text("2020-03-01T10:00:00;u1;PAGE;p9;;\n2020-03-01T10:05:00;u1;BUY;p9;o77;12,50\n2020-03-01T10:06:00;u2;PAGE\n")
@@ -160,13 +173,16 @@ def test_a_users_own_layout_file_through_the_command_line(spark: SparkSession, c
         "columns:\n  event_time: ts\n  user_id: customer\n  event_type: action\n  product_id: sku\n  order_id: order\n  price: amount\n"
         "time_format: \"yyyy-MM-dd'T'HH:mm:ss\"\nevent_types:\n  PAGE: view\n  BUY: purchase\n"
     )
-    jobs = load_jobs()
-    args = build_parser(jobs).parse_args(["ingest", "--date", "2020-03-01", "--path", str(data), "--layout", str(layout)])
-    cfg = load_config(None, overrides=[f"lake.root={config.lake.root}"], environ={}, flags=config_flags(args))
-    result = jobs["ingest"].run(spark, cfg, args)
-    got = bronze_of(spark, config, result).select(
-        "event_time", "user_id", "event_type", "order_id", "price", "source_layout", F.col("raw_record").isNotNull()
-    )
+    code = cli.main(["ingest", "--date", "2020-03-01", "--path", str(data), "--layout", str(layout), *cli_keys(config)])
+    out = capsys.readouterr().out
+    assert code == 0
+    written = bronze_on(spark, config, dt.date(2020, 3, 1)).where(F.col("source_file") == file_uri(data))
+    (run_id,) = [r[0] for r in written.select("run_id").distinct().collect()]
+    assert (
+        "ingest: 3 rows (1 malformed, kept with raw_record) from 1 file(s) with layout shop_export into ecomlake.bronze_events for 2020-03-01; "
+        f"run {run_id} ("
+    ) in out
+    got = written.select("event_time", "user_id", "event_type", "order_id", "price", "source_layout", F.col("raw_record").isNotNull())
     assertDataFrameEqual(
         got,
         [
@@ -175,6 +191,13 @@ def test_a_users_own_layout_file_through_the_command_line(spark: SparkSession, c
             Row("2020-03-01T10:06:00", "u2", "view", None, None, "shop_export", True),  # 3 of 6 fields
         ],
     )
+    # The command line records the run in ops.run_ledger: when it started, and how it ended.
+    records = {r.status: r for r in lake.read(spark, config, RUN_LEDGER).where(F.col("run_id") == run_id).collect()}
+    assert set(records) == {"running", "succeeded"}
+    done = records["succeeded"]
+    assert (done.job, done.run_date, done.rows_in, done.rows_out, done.error) == ("ingest", dt.date(2020, 3, 1), 3, 3, None)
+    assert done.figures == {"files": 1.0, "malformed": 1.0}
+    assert json.loads(done.params) == {"date": "2020-03-01", "paths": [str(data)]}
 
 
 # --- generated data against the manifest -------------------------------------------------------
@@ -214,7 +237,7 @@ def generated(
     layout = {"csv": "rees46", "json": "rees46_json", "parquet": "rees46_parquet"}[fmt]
     # The day's folder under ingest.landing, found by ingest.day_path, as in production.
     cfg = dataclasses.replace(config, ingest=dataclasses.replace(config.ingest, landing=str(out), layout=layout))
-    result = ingest_events(spark, cfg, GENERATED_DATE)
+    result = run(Context(spark, cfg), IngestParams(GENERATED_DATE))
     return fmt, manifest, result, bronze_of(spark, config, result)
 
 
@@ -268,50 +291,56 @@ def test_reingest_replaces_only_its_own_files(spark: SparkSession, config: Confi
     )
     (tmp_path / "b.csv").write_text(HEADER + "2019-12-01 01:00:00 UTC,view,2,20,kids.toys,lego,9.99,200,s2\n")
     a, b, both = str(tmp_path / "a.csv"), str(tmp_path / "b.csv"), str(tmp_path / "*.csv")
-    others_before = lake.read_table(spark, config.lake, lake.BRONZE_EVENTS).where(F.col("ingest_date") != F.lit(day)).count()
+    others_before = lake.read(spark, config, BRONZE_EVENTS).where(F.col("ingest_date") != F.lit(day)).count()
 
-    first = ingest_events(spark, config, day, [a])
+    first = ingest(spark, config, day, a)
     snapshot = bronze_on(spark, config, day).select(*VALUE_COLUMNS, "source_file").collect()  # 3 rows
-    again = ingest_events(spark, config, day, [a])
+    again = ingest(spark, config, day, a)
     assert again.run_id != first.run_id and (first.rows, again.rows, len(snapshot)) == (3, 3, 3)
     assertDataFrameEqual(bronze_on(spark, config, day).select(*VALUE_COLUMNS, "source_file", "run_id"), [(*r, again.run_id) for r in snapshot])
 
-    ingest_events(spark, config, day, [b])  # another file of the same day is added beside a.csv
+    ingest(spark, config, day, b)  # another file of the same day is added beside a.csv
     assert {r["source_file"]: r["count"] for r in bronze_on(spark, config, day).groupBy("source_file").count().collect()} == {
         file_uri(tmp_path / "a.csv"): 3,
         file_uri(tmp_path / "b.csv"): 1,
     }
-    history = DeltaTable.forPath(spark, lake.BRONZE_EVENTS.path(config.lake))
+    history = DeltaTable.forPath(spark, BRONZE_EVENTS.path(config.lake))
     version_before = history.history(1).first()["version"]
-    ingest_events(spark, config, day, [both])  # both files again: still 4 rows, in one commit
+    assert ingest(spark, config, day, both).rows == 4  # both files again: still 4 rows, in one commit
     assert bronze_on(spark, config, day).count() == 4
     assert history.history(1).first()["version"] == version_before + 1
-    assert lake.read_table(spark, config.lake, lake.BRONZE_EVENTS).where(F.col("ingest_date") != F.lit(day)).count() == others_before
+    assert lake.read(spark, config, BRONZE_EVENTS).where(F.col("ingest_date") != F.lit(day)).count() == others_before
 
 
 # --- failures ------------------------------------------------------------------------------------
 
 
-def test_missing_input_is_input_missing_error_naming_the_path(spark: SparkSession, config: Config, tmp_path: Path) -> None:
+def test_missing_input_is_input_missing_error_naming_the_path(
+    spark: SparkSession, config: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(InputMissingError, match=r"no input at /no/such/events\.csv") as err:
-        ingest_events(spark, config, dt.date(2019, 10, 1), ["/no/such/events.csv"])
+        ingest(spark, config, dt.date(2019, 10, 1), "/no/such/events.csv")
     assert err.value.exit_code == 3
     with pytest.raises(InputMissingError, match=r"landing/events/event_date=1999-01-01"):  # the day's folder by default
-        ingest_events(spark, config, dt.date(1999, 1, 1))
+        ingest(spark, config, dt.date(1999, 1, 1))
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputMissingError, match="holds no data files"):
-        ingest_events(spark, config, dt.date(2019, 10, 1), [str(tmp_path / "empty")])
-    args = build_parser(load_jobs()).parse_args(["ingest", "--date", "2019-10-01", "--path", str(tmp_path / "nothing*.csv")])
-    assert isinstance(args, argparse.Namespace)
-    with pytest.raises(InputMissingError, match=r"nothing\*\.csv"):
-        JOB.run(spark, config, args)
+        ingest(spark, config, dt.date(2019, 10, 1), str(tmp_path / "empty"))
+    # Through the command line: exit code 3, the path in the error, and the failed run in ops.run_ledger.
+    missing = str(tmp_path / "nothing*.csv")
+    assert cli.main(["ingest", "--date", "2019-10-01", "--path", missing, *cli_keys(config)]) == 3
+    assert f"ecomlake ingest: error: no input at {missing}" in capsys.readouterr().err
+    failed = lake.read(spark, config, RUN_LEDGER).where((F.col("job") == "ingest") & (F.col("status") == "failed"))
+    (record,) = failed.where(F.col("error").contains(missing)).collect()
+    assert record.error.startswith(f"InputMissingError: no input at {missing}") and record.run_date == dt.date(2019, 10, 1)
+    assert record.rows_out is None and record.seconds is not None
 
 
 def test_a_file_of_another_layout_is_refused_naming_the_layout(spark: SparkSession, config: Config, tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     path.write_text(RETAILROCKET_CSV)
     with pytest.raises(ConfigError, match=r"rees46\.yaml: key 'columns\.event_time': source column 'event_time' is not among"):
-        ingest_events(spark, config, dt.date(2015, 6, 2), [str(path)], load_layout("rees46"))
+        ingest(spark, config, dt.date(2015, 6, 2), str(path), layout="rees46")
 
 
 def test_to_bronze_is_a_pure_transform_onto_the_schema(spark: SparkSession, tmp_path: Path) -> None:
@@ -319,4 +348,5 @@ def test_to_bronze_is_a_pure_transform_onto_the_schema(spark: SparkSession, tmp_
     path.write_text(RETAILROCKET_CSV)
     layout = load_layout("retailrocket")
     bronze = to_bronze(read_raw(spark, layout, [str(path)]), layout, dt.date(2015, 6, 2), dt.datetime(2015, 6, 3), "run-x")
-    assertSchemaEqual(bronze.schema, BRONZE_SCHEMA)
+    assert columns(bronze.schema) == columns(BRONZE_EVENTS.schema().struct())  # what lake.write conforms to, column for column
+    assert bronze.where(F.col("run_id") == "run-x").count() == 4

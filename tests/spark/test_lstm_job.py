@@ -1,15 +1,17 @@
 """The sequence model end to end on the generated gold lake: sequences -> train-lstm with Horovod (horovod.spark.run)
 and with TorchDistributor, 2 processes each -> test metrics beside the baselines -> score-lstm into Delta.
 
-The dataset is built for the labels' cut-off day, so the test day has churn labels and the MLlib propensity
-model (trained here with logistic regression only, to stay quick) scores the same users: the propensity
-baseline row exists. The model is small and trains 3 epochs; launcher mechanics (crash and resume, early
-stopping, horovodrun, row checks) are tested on synthetic data in tests/dl.
+The runs are the shared session fixtures (tests/spark/conftest.py): lstm_trained builds the dataset for the labels'
+cut-off day, so the test day has churn labels and the MLlib propensity model (logistic regression only, to stay
+quick) scores the same users: the propensity baseline row exists; lstm_lake is that lake scored by score-lstm.
+The model is small and trains 3 epochs; launcher mechanics (crash and resume, early stopping, horovodrun, row
+checks) are tested on synthetic data in tests/dl.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -17,10 +19,17 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from ecomlake import lake
+from ecomlake.catalog import LSTM_METRICS, LSTM_SCORES, MODEL_RUNS, SILVER_EVENTS
+from ecomlake.config import Config
 from ecomlake.errors import InputMissingError
-from ecomlake.lstm.job import TrainResult, checkpoint_dir, score_lstm, train_lstm
+from ecomlake.job import Context
+from ecomlake.lstm import score_job
+from ecomlake.lstm.evaluate import metrics_table
+from ecomlake.lstm.train_job import TrainParams, TrainResult, checkpoint_dir, run
 from ecomlake.ml.registry import latest_run
-from tests.spark.conftest import GOLD_CUTOFF
+from ecomlake.sequences.job import SequencesResult
+from ecomlake.vocabulary import NEXT_EVENT_CLASSES
+from tests.support import GOLD_CUTOFF
 
 pytestmark = pytest.mark.dl
 
@@ -32,15 +41,21 @@ def trained(lstm_trained: dict[str, object]) -> dict[str, object]:
 
 
 def test_both_launchers_train_and_the_loss_goes_down(trained: dict[str, object]) -> None:
-    cfg, runs = trained["cfg"], trained["runs"]
+    cfg: Config = trained["cfg"]  # type: ignore[assignment]
+    runs: dict[str, TrainResult] = trained["runs"]  # type: ignore[assignment]
+    dataset: SequencesResult = trained["dataset"]  # type: ignore[assignment]
     for launcher, r in runs.items():
         t = r.training
         assert t["world_size"] == 2 and t["epochs_run"] == 3, launcher
         losses = [h["train_loss"] for h in t["history"]]
         assert losses[-1] < losses[0], f"{launcher}: train loss {losses}"
         assert min(h["val_loss"] for h in t["history"]) < t["history"][0]["val_loss"] or t["best_epoch"] == 1
-        folder = Path(checkpoint_dir(cfg, r.model_version))
+        folder = Path(checkpoint_dir(cfg.lake.root, r.model_version))
         assert {"last.pt", "best.pt", "epoch-001.pt", "epoch-003.pt"} <= {p.name for p in folder.iterdir()}, launcher
+        assert (r.run_date, r.launcher, r.dataset_version) == (GOLD_CUTOFF, launcher, dataset.version)
+        assert r.train_rows == r.rows_in == dataset.manifest["splits"]["train"]["rows"] and r.train_seconds > 0
+        assert r.summary().startswith(f"train-lstm {GOLD_CUTOFF}: {r.model_version} on {dataset.version}, {launcher} x 2 (cpu), 3 epochs")
+    assert runs["horovod"].model_version != runs["torch_distributor"].model_version  # the launcher is part of the config hashed
     # The same data, seed and model: the launchers agree (they shard and reduce the same way).
     h, d = (runs[k].evaluation.by_model()["lstm"] for k in ("horovod", "torch_distributor"))
     assert abs(h.next_event_macro_f1 - d.next_event_macro_f1) < 0.05 and abs(h.next_event_accuracy - d.next_event_accuracy) < 0.03
@@ -48,45 +63,84 @@ def test_both_launchers_train_and_the_loss_goes_down(trained: dict[str, object])
 
 
 def test_lstm_beats_the_baselines_and_metrics_are_recorded(spark: SparkSession, trained: dict[str, object]) -> None:
-    cfg, runs = trained["cfg"], trained["runs"]
-    r: TrainResult = runs["torch_distributor"]
+    cfg: Config = trained["cfg"]  # type: ignore[assignment]
+    runs: dict[str, TrainResult] = trained["runs"]  # type: ignore[assignment]
+    r = runs["torch_distributor"]
     m = r.evaluation.by_model()
+    print(f"\n{metrics_table(r.evaluation)}")
     assert set(m) == {"lstm", "most_frequent", "last_event", "propensity"}
     assert m["lstm"].next_event_macro_f1 > m["most_frequent"].next_event_macro_f1 + 0.05
     assert m["lstm"].purchase_roc_auc > 0.75 and m["lstm"].churn_roc_auc > 0.6
     assert m["most_frequent"].purchase_roc_auc == 0.5 and m["propensity"].churn_rows > 100
-    assert m["lstm"].test_rows == trained["dataset"].manifest["splits"]["test"]["rows"]
-    table = lake.read_table(spark, cfg.lake, lake.LSTM_METRICS)
+    assert m["lstm"].test_rows == trained["dataset"].manifest["splits"]["test"]["rows"]  # type: ignore[attr-defined]
+    assert r.figures() == {
+        "next_event_accuracy": m["lstm"].next_event_accuracy,
+        "next_event_macro_f1": m["lstm"].next_event_macro_f1,
+        "train_seconds": r.train_seconds,
+    }
+    lines = metrics_table(r.evaluation).splitlines()
+    assert [line.split()[0] for line in lines[1:5]] == ["lstm", "most_frequent", "last_event", "propensity"]
+    assert lines[-1].startswith("    lstm churn ROC-AUC on the propensity rows' users: ")
+    table = lake.read(spark, cfg, LSTM_METRICS)
+    assert table.columns == LSTM_METRICS.schema().names
     assert table.count() == 8 and table.where(F.col("model") == "lstm").select("launcher").distinct().count() == 2
     row = table.where((F.col("model") == "lstm") & (F.col("model_version") == r.model_version)).first()
     assert row.launcher == "torch_distributor" and row.processes == 2 and row.epochs_run == 3 and row.samples_per_second > 0
-    run = latest_run(spark, cfg, "lstm", GOLD_CUTOFF)
-    assert run.version == r.model_version and run.metrics["next_event_macro_f1"] == pytest.approx(m["lstm"].next_event_macro_f1)
+    assert row.dataset_version == r.dataset_version and row.next_event_macro_f1 == pytest.approx(m["lstm"].next_event_macro_f1)
+    run_ = latest_run(spark, cfg, "lstm", GOLD_CUTOFF)
+    assert run_.version == r.model_version and run_.metrics["next_event_macro_f1"] == pytest.approx(m["lstm"].next_event_macro_f1)
+    assert run_.params["checkpoint"] == f"{checkpoint_dir(cfg.lake.root, r.model_version)}/best.pt"
+    assert run_.params["dataset_path"] == trained["dataset"].path  # type: ignore[attr-defined]
 
 
-def test_score_lstm_writes_a_row_per_recent_user(spark: SparkSession, trained: dict[str, object]) -> None:
-    cfg = trained["cfg"]
-    result = score_lstm(spark, cfg, GOLD_CUTOFF)
-    scores = lake.read_table(spark, cfg.lake, lake.LSTM_SCORES).where(F.col("run_date") == GOLD_CUTOFF)
+def test_score_lstm_writes_a_row_per_recent_user(spark: SparkSession, lstm_lake: Config, trained: dict[str, object]) -> None:
+    cfg = lstm_lake
+    scores = lake.read(spark, cfg, LSTM_SCORES, {"run_date": GOLD_CUTOFF})
+    assert scores.columns == LSTM_SCORES.schema().names
     first_day = GOLD_CUTOFF - dt.timedelta(days=cfg.sequences.lookback_days - 1)
     users = (
-        lake.read_table(spark, cfg.lake, lake.SILVER_EVENTS)
+        lake.read(spark, cfg, SILVER_EVENTS)
         .where(~F.col("is_bot") & F.col("event_date").between(first_day, GOLD_CUTOFF))
         .select("user_id")
         .distinct()
         .count()
     )
-    assert result.users == scores.count() == users and result.model_version == latest_run(spark, cfg, "lstm", GOLD_CUTOFF).version
-    total = F.col("p_next_view") + F.col("p_next_cart") + F.col("p_next_remove_from_cart") + F.col("p_next_purchase") + F.col("p_exit")
+    # Scored with the newest model trained on or before the day: the second launcher's run.
+    newest = latest_run(spark, cfg, "lstm", GOLD_CUTOFF).version
+    assert newest == trained["runs"]["torch_distributor"].model_version  # type: ignore[index]
+    assert scores.count() == users and [tuple(r) for r in scores.select("model_version").distinct().collect()] == [(newest,)]
+    assert scores.select("user_id").distinct().count() == users
+    p = ["p_next_view", "p_next_cart", "p_next_remove_from_cart", "p_next_purchase", "p_exit"]
+    total = F.col(p[0]) + F.col(p[1]) + F.col(p[2]) + F.col(p[3]) + F.col(p[4])
     assert scores.where(F.abs(total - 1) > 1e-4).count() == 0
     assert scores.where(~F.col("purchase_probability").between(0, 1) | ~F.col("churn_probability").between(0, 1)).count() == 0
     assert scores.where((F.col("sequence_events") < 1) | (F.col("sequence_events") > cfg.sequences.length)).count() == 0
+    # The predicted next event is the most likely class.
+    best = F.array_position(F.array(*p), F.array_max(F.array(*p))).cast("int")
+    classes = F.array(*[F.lit(c) for c in NEXT_EVENT_CLASSES])
+    assert scores.where(F.element_at(classes, best) != F.col("predicted_next_event")).count() == 0
     # A user's sequence ends at their newest event of the window.
-    newest = lake.read_table(spark, cfg.lake, lake.SILVER_EVENTS).where(~F.col("is_bot") & (F.col("event_date") <= GOLD_CUTOFF))
-    newest = newest.groupBy("user_id").agg(F.max("event_time").alias("newest"))
-    assert scores.join(newest, "user_id").where(F.col("newest") != F.col("last_event_time")).count() == 0
+    newest_event = lake.read(spark, cfg, SILVER_EVENTS).where(~F.col("is_bot") & (F.col("event_date") <= GOLD_CUTOFF))
+    newest_event = newest_event.groupBy("user_id").agg(F.max("event_time").alias("newest"))
+    assert scores.join(newest_event, "user_id").where(F.col("newest") != F.col("last_event_time")).count() == 0
+
+
+def test_score_lstm_needs_a_trained_model(spark: SparkSession, lstm_lake: Config) -> None:
+    before = GOLD_CUTOFF - dt.timedelta(days=1)
+    table = re.escape(MODEL_RUNS.qualified_name(lstm_lake.lake))
+    with pytest.raises(
+        InputMissingError,
+        match=rf"^no lstm model trained on or before {before} in {table}; run `ecomlake train-lstm --date D` \(D <= {before}\) first$",
+    ):
+        score_job.run(Context(spark, lstm_lake), score_job.ScoreParams(before))
 
 
 def test_training_needs_a_dataset(spark: SparkSession, trained: dict[str, object]) -> None:
-    with pytest.raises(InputMissingError, match=r"no sequences dataset built for a day on or before .*ecomlake sequences --date"):
-        train_lstm(spark, trained["cfg"], GOLD_CUTOFF - dt.timedelta(days=20))
+    cfg: Config = trained["cfg"]  # type: ignore[assignment]
+    early = GOLD_CUTOFF - dt.timedelta(days=20)
+    table = re.escape(MODEL_RUNS.qualified_name(cfg.lake))
+    with pytest.raises(
+        InputMissingError,
+        match=rf"^no sequences model trained on or before {early} in {table}; run `ecomlake sequences --date D` \(D <= {early}\) first$",
+    ):
+        run(Context(spark, cfg), TrainParams(early))

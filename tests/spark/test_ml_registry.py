@@ -10,11 +10,12 @@ import pytest
 from pyspark.sql import SparkSession
 
 from ecomlake import lake
-from ecomlake.config import Config
+from ecomlake.catalog import MODEL_RUNS
+from ecomlake.config import Config, config_hash
 from ecomlake.errors import InputMissingError
 from ecomlake.ml import registry
 from ecomlake.ml.ids import id_index
-from tests.conftest import lake_config
+from tests.support import lake_config
 
 
 def test_id_index_is_dense_sorted_and_repeatable(spark: SparkSession) -> None:
@@ -30,21 +31,33 @@ def test_model_versions_follow_the_date_and_the_config_section(config: Config) -
     version = registry.model_version(day, config.recommend)
     assert version.startswith("20191021-") and version == registry.model_version(day, config.recommend)
     assert registry.model_version(day, dataclasses.replace(config.recommend, rank=3)) != version
+    with_input = registry.model_version(day, config.recommend, "20191021-aaaaaaaa")  # a versioned input (the LSTM's dataset)
+    assert with_input.startswith("20191021-") and with_input != version
+    assert with_input != registry.model_version(day, config.recommend, "20191021-bbbbbbbb")
+    assert registry.artifact_path(config, "als", version) == f"{config.lake.root}/models/als/{version}"
 
 
 def test_runs_are_recorded_once_per_version_and_the_latest_is_found(spark: SparkSession, config: Config, tmp_path: Path) -> None:
     cfg = lake_config(config, tmp_path)
-    with pytest.raises(InputMissingError, match="no als model trained on or before 2019-10-02"):
-        registry.latest_run(spark, cfg, "als", dt.date(2019, 10, 2))
+    with pytest.raises(InputMissingError) as err:
+        registry.latest_run(spark, cfg, "als", dt.date(2019, 10, 2), "recommend")  # ml.model_runs does not even exist yet
+    assert str(err.value) == (
+        "no als model trained on or before 2019-10-02 in ecomlake.ml_model_runs; run `ecomlake recommend --date D` (D <= 2019-10-02) first"
+    )
     for day, ndcg in ((dt.date(2019, 10, 1), 0.1), (dt.date(2019, 10, 3), 0.2), (dt.date(2019, 10, 3), 0.3)):  # the last re-runs a day
         version = registry.model_version(day, cfg.recommend)
         registry.record_run(spark, cfg, "als", version, day, "run", 100, {"rank": 32}, {"ndcg_at_k": ndcg, "skipped": None})
-    runs = lake.read_table(spark, cfg.lake, lake.MODEL_RUNS).orderBy("run_date").collect()
+    runs = lake.read(spark, cfg, MODEL_RUNS).orderBy("run_date").collect()
     assert [(r.run_date.day, r.metrics) for r in runs] == [(1, {"ndcg_at_k": 0.1}), (3, {"ndcg_at_k": 0.3})]
-    latest = registry.latest_run(spark, cfg, "als", dt.date(2019, 10, 2))
+    assert {(r.model, r.run_id, r.training_rows, r.params, r.config_hash) for r in runs} == {("als", "run", 100, '{"rank": 32}', config_hash(cfg))}
+    with pytest.raises(
+        InputMissingError, match=r"^no kmeans model trained on or before 2019-10-30 in ecomlake\.ml_model_runs; run `ecomlake profile "
+    ):
+        registry.latest_run(spark, cfg, "kmeans", dt.date(2019, 10, 30), "profile")  # another model's runs do not count
+    latest = registry.latest_run(spark, cfg, "als", dt.date(2019, 10, 2), "recommend")
     assert (latest.run_date, latest.params, latest.artifact_path) == (
         dt.date(2019, 10, 1),
         {"rank": 32},
         f"{cfg.lake.root}/models/als/{registry.model_version(dt.date(2019, 10, 1), cfg.recommend)}",
     )
-    assert registry.latest_run(spark, cfg, "als", dt.date(2019, 10, 30)).metrics == {"ndcg_at_k": 0.3}
+    assert registry.latest_run(spark, cfg, "als", dt.date(2019, 10, 30), "recommend").metrics == {"ndcg_at_k": 0.3}

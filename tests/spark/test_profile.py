@@ -4,7 +4,9 @@ and the small-input failure modes."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,27 +16,23 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ecomlake import lake
+from ecomlake.catalog import ALL_TABLES, MODEL_RUNS, SEGMENT_TRANSITIONS, SEGMENTS, USER_FEATURES, USER_SEGMENTS
 from ecomlake.config import Config
-from ecomlake.errors import DataQualityError, InputMissingError
+from ecomlake.datasets import cdnow_master
+from ecomlake.errors import ConfigError, DataQualityError, InputMissingError
+from ecomlake.job import Context
 from ecomlake.ml import registry
-from ecomlake.profile import cdnow, schemas
+from ecomlake.profile import cdnow
 from ecomlake.profile.features import filled_features
-from ecomlake.profile.job import MODEL, ProfileResult, profile, profile_cdnow, read_user_features, summary
+from ecomlake.profile.job import MODEL, ProfileParams, ProfileResult, run
 from ecomlake.profile.kmeans import assign, fit_kmeans
 from ecomlake.profile.naming import name_segments
-from ecomlake.profile.schemas import GONE, NEW
-from tests.conftest import SHARED_DATA, lake_config
-from tests.spark.conftest import GOLD_CUTOFF, GOLD_LAST_DAY
-
-CDNOW_FILE = SHARED_DATA / "cdnow" / "CDNOW_master.txt"
-
-
-def table(spark: SparkSession, cfg: Config, t: lake.Table) -> DataFrame:
-    return lake.read_table(spark, cfg.lake, t)
+from ecomlake.vocabulary import GONE_SEGMENT, NEW_SEGMENT
+from tests.support import GOLD_CUTOFF, GOLD_LAST_DAY, lake_config
 
 
 def assignments(spark: SparkSession, cfg: Config, run_date: dt.date) -> list[tuple[Any, ...]]:
-    rows = table(spark, cfg, lake.USER_SEGMENTS).where(F.col("run_date") == F.lit(run_date))
+    rows = lake.read(spark, cfg, USER_SEGMENTS, {"run_date": run_date})
     return sorted(tuple(r) for r in rows.select("user_id", "segment_id", "segment_name", "distance", "model_version").collect())
 
 
@@ -67,33 +65,39 @@ def runs(profile_runs: dict[str, ProfileResult]) -> dict[str, ProfileResult]:
 def test_generated_segments_are_described_and_recorded(spark: SparkSession, profile_lake: Config, runs: dict[str, ProfileResult]) -> None:
     last = runs["last"]
     cfg = profile_lake
-    assert last.users == table(spark, cfg, lake.USER_FEATURES).where(F.col("as_of_date") == F.lit(GOLD_LAST_DAY)).count() == 3111
+    assert last.users == lake.read(spark, cfg, USER_FEATURES, {"as_of_date": GOLD_LAST_DAY}).count() == 3111
     assert set(last.silhouettes) == set(range(cfg.profile.k_min, cfg.profile.k_max + 1))  # every k measured
     assert last.silhouette == max(s for s in last.silhouettes.values() if s is not None) > 0.3
     assert len({s.name for s in last.segments}) == len(last.segments) == last.k  # unique names
     assert sum(s.users for s in last.segments) == last.users and abs(sum(s.share for s in last.segments) - 1) < 1e-9
+    assert (last.rows_in, last.rows_out) == (last.users, last.users)
+    assert last.figures() == {"k": last.k, "silhouette": last.silhouette, "segments": len(last.segments)}
 
-    for t, schema in (
-        (lake.USER_SEGMENTS, schemas.USER_SEGMENTS),
-        (lake.SEGMENTS, schemas.SEGMENTS),
-        (lake.SEGMENT_TRANSITIONS, schemas.SEGMENT_TRANSITIONS),
-    ):
-        assert table(spark, cfg, t).columns == schema.names
-    seg_rows = table(spark, cfg, lake.SEGMENTS).where((F.col("run_date") == F.lit(GOLD_LAST_DAY)) & (F.col("model_version") == last.model_version))
+    for t in (USER_SEGMENTS, SEGMENTS, SEGMENT_TRANSITIONS):
+        df = lake.read(spark, cfg, t)
+        assert df.columns == t.schema().names
+        assert [f.dataType for f in df.schema.fields] == [f.dataType for f in t.schema().struct().fields], t.key
+    seg_rows = lake.read(spark, cfg, SEGMENTS, {"run_date": GOLD_LAST_DAY, "model_version": last.model_version})
     stored = {r.segment_id: r for r in seg_rows.collect()}
+    assert set(stored) == {s.segment_id for s in last.segments}
     for s in last.segments:  # centroids in original units: the segment's mean of the raw feature
         assert stored[s.segment_id].segment_name == s.name and stored[s.segment_id].users == s.users
         assert stored[s.segment_id].feature_means["revenue"] == pytest.approx(s.means["revenue"])
         assert stored[s.segment_id].silhouette == pytest.approx(last.silhouette)
-    features = table(spark, cfg, lake.USER_FEATURES).where(F.col("as_of_date") == F.lit(GOLD_LAST_DAY))
-    joined = table(spark, cfg, lake.USER_SEGMENTS).where(F.col("run_date") == F.lit(GOLD_LAST_DAY)).join(features, on="user_id", how="inner")
+    features = lake.read(spark, cfg, USER_FEATURES, {"as_of_date": GOLD_LAST_DAY})
+    joined = lake.read(spark, cfg, USER_SEGMENTS, {"run_date": GOLD_LAST_DAY}).join(features, on="user_id", how="inner")
     views_by_segment = {r.segment_id: r.views for r in joined.groupBy("segment_id").agg(F.avg("views").alias("views")).collect()}
     assert views_by_segment == pytest.approx({s.segment_id: s.means["views"] for s in last.segments})
 
-    run = registry.latest_run(spark, cfg, MODEL, GOLD_LAST_DAY)
-    assert (run.version, run.metrics["k"], run.metrics["silhouette"]) == (last.model_version, last.k, pytest.approx(last.silhouette))
-    assert all(f"silhouette_k{k}" in run.metrics for k in last.silhouettes)
-    assert Path(run.artifact_path, "metadata").is_dir() and run.params["features"] == list(cfg.profile.features)
+    run_ = registry.latest_run(spark, cfg, MODEL, GOLD_LAST_DAY)
+    assert (run_.version, run_.metrics["k"], run_.metrics["silhouette"]) == (last.model_version, last.k, pytest.approx(last.silhouette))
+    assert all(f"silhouette_k{k}" in run_.metrics for k in last.silhouettes)
+    assert Path(run_.artifact_path, "metadata").is_dir() and run_.params["features"] == list(cfg.profile.features)
+    # The summary the CLI prints: the headline, the silhouettes, one line per segment and the transitions.
+    text = last.summary()
+    assert text.startswith(f"profile {GOLD_LAST_DAY}: trained {last.model_version}, {last.users:,} users in {last.k} segments")
+    assert f"silhouette {last.silhouette:.3f} at k = {last.k}" in text and f"transitions since {GOLD_CUTOFF}:" in text
+    assert all(s.name in text for s in last.segments) and "(all users)" in text
 
 
 def test_generated_segments_separate_users_on_monetary_value(runs: dict[str, ProfileResult]) -> None:
@@ -114,18 +118,32 @@ def test_score_only_loads_the_saved_model(spark: SparkSession, profile_lake: Con
     # A later day scored with the cut-off's model: its names, all the day's users, nothing retrained.
     assert scored.score_only and scored.model_version == cutoff.model_version and scored.silhouettes == {}
     assert {s.name for s in scored.segments} <= {s.name for s in cutoff.segments} and scored.users == runs["last"].users
+    assert scored.silhouette == pytest.approx(cutoff.silhouette) and scored.features == cutoff.features
+    assert scored.summary().startswith(f"profile {GOLD_LAST_DAY}: scored with {cutoff.model_version}, {scored.users:,} users")
+    # Its segments went to ml.segments under the cut-off's model (the day's own training run has another version) ...
+    stored = lake.read(spark, profile_lake, SEGMENTS, {"run_date": GOLD_LAST_DAY, "model_version": cutoff.model_version}).collect()
+    assert sorted((r.segment_id, r.segment_name, r.users) for r in stored) == [(s.segment_id, s.name, s.users) for s in scored.segments]
+    assert all(r.silhouette == pytest.approx(cutoff.silhouette) for r in stored)
+    # ... and no model was recorded: ml.model_runs holds the two training runs only.
+    recorded = lake.read(spark, profile_lake, MODEL_RUNS).where(F.col("model") == MODEL).select("run_date", "model_version").collect()
+    assert sorted(tuple(r) for r in recorded) == sorted([(GOLD_CUTOFF, cutoff.model_version), (GOLD_LAST_DAY, runs["last"].model_version)])
     # The saved model, loaded, assigns the model's own day exactly as the training run did.
     model = PipelineModel.load(registry.latest_run(spark, profile_lake, MODEL, GOLD_CUTOFF).artifact_path)
-    users = read_user_features(spark, profile_lake, GOLD_CUTOFF, cutoff.features)
+    users = filled_features(lake.read(spark, profile_lake, USER_FEATURES, {"as_of_date": GOLD_CUTOFF}), cutoff.features)
     reloaded = sorted(tuple(r) for r in assign(model, users).select("user_id", "segment_id", "distance").collect())
     assert reloaded == [(u, s, pytest.approx(d)) for u, s, _, d, _ in assignments(spark, profile_lake, GOLD_CUTOFF)]
-    with pytest.raises(InputMissingError, match="no kmeans_profile model trained on or before 2019-10-20"):
-        profile(spark, profile_lake, GOLD_CUTOFF - dt.timedelta(days=1), score_only=True)
+    runs_table = re.escape(MODEL_RUNS.qualified_name(profile_lake.lake))
+    with pytest.raises(
+        InputMissingError,
+        match=rf"no kmeans_profile model trained on or before 2019-10-20 in {runs_table}; "
+        rf"run `ecomlake profile --date D` \(D <= 2019-10-20\) first",
+    ):
+        run(Context(spark, profile_lake), ProfileParams(GOLD_CUTOFF - dt.timedelta(days=1), score_only=True))
 
 
 def test_rerun_gives_the_same_segments(spark: SparkSession, profile_lake: Config, runs: dict[str, ProfileResult]) -> None:
     before = assignments(spark, profile_lake, GOLD_CUTOFF)
-    again = profile(spark, profile_lake, GOLD_CUTOFF)
+    again = run(Context(spark, profile_lake), ProfileParams(GOLD_CUTOFF))
     assert again.silhouettes == runs["cutoff"].silhouettes and again.model_version == runs["cutoff"].model_version
     assert again.segments == runs["cutoff"].segments
     assert assignments(spark, profile_lake, GOLD_CUTOFF) == before
@@ -133,59 +151,97 @@ def test_rerun_gives_the_same_segments(spark: SparkSession, profile_lake: Config
 
 def test_transitions_add_up_to_the_users_of_both_runs(spark: SparkSession, profile_lake: Config, runs: dict[str, ProfileResult]) -> None:
     cutoff, last = runs["cutoff"], runs["last"]
-    moves = table(spark, profile_lake, lake.SEGMENT_TRANSITIONS)
-    first = moves.where(F.col("run_date") == F.lit(GOLD_CUTOFF)).collect()
-    assert {(r.from_segment, r.previous_run_date) for r in first} == {(NEW, None)} and sum(r.users for r in first) == cutoff.users
+    first = lake.read(spark, profile_lake, SEGMENT_TRANSITIONS, {"run_date": GOLD_CUTOFF}).collect()
+    assert {(r.from_segment, r.previous_run_date) for r in first} == {(NEW_SEGMENT, None)} and sum(r.users for r in first) == cutoff.users
 
-    week = moves.where(F.col("run_date") == F.lit(GOLD_LAST_DAY)).collect()
+    week = lake.read(spark, profile_lake, SEGMENT_TRANSITIONS, {"run_date": GOLD_LAST_DAY}).collect()
     print(
         "\ntransitions "
         + f"{GOLD_CUTOFF} -> {GOLD_LAST_DAY}:\n"
         + "\n".join(f"  {r.from_segment:>40} -> {r.to_segment:<40} {r.users:>5,}" for r in week)
     )
     assert {r.previous_run_date for r in week} == {GOLD_CUTOFF}
-    assert sum(r.users for r in week if r.from_segment != NEW) == cutoff.users == 2739
-    assert sum(r.users for r in week if r.to_segment != GONE) == last.users == 3111
-    both = (
-        table(spark, profile_lake, lake.USER_SEGMENTS).where(F.col("run_date").isin(GOLD_CUTOFF, GOLD_LAST_DAY)).select("user_id").distinct().count()
-    )
+    assert sum(r.users for r in week if r.from_segment != NEW_SEGMENT) == cutoff.users == 2739
+    assert sum(r.users for r in week if r.to_segment != GONE_SEGMENT) == last.users == 3111
+    both = lake.read(spark, profile_lake, USER_SEGMENTS, {"run_date": [GOLD_CUTOFF, GOLD_LAST_DAY]}).select("user_id").distinct().count()
     assert sum(r.users for r in week) == both
-    assert {r.from_segment for r in week} - {NEW} <= {s.name for s in cutoff.segments}
-    assert {r.to_segment for r in week} - {GONE} == {s.name for s in last.segments}
+    assert {r.from_segment for r in week} - {NEW_SEGMENT} <= {s.name for s in cutoff.segments}
+    assert {r.to_segment for r in week} - {GONE_SEGMENT} == {s.name for s in last.segments}
+    # The result's transitions are the table's rows, most users first.
+    assert last.previous_run_date == GOLD_CUTOFF and sorted(last.transitions) == sorted((r.from_segment, r.to_segment, r.users) for r in week)
+    assert [n for _, _, n in last.transitions] == sorted((n for _, _, n in last.transitions), reverse=True)
 
 
 # ---- CDNOW: real transactions ------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def cdnow_run(spark: SparkSession, config: Config) -> ProfileResult:
-    r = profile_cdnow(spark, config, str(CDNOW_FILE))
-    print(f"\nprofile CDNOW as of {cdnow.AS_OF} ({r.seconds:.1f} s):\n{summary(r)}")
+def cdnow_lake(config: Config, tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """An empty lake: the CDNOW run must leave it so."""
+    return lake_config(config, tmp_path_factory.mktemp("cdnow"))
+
+
+@pytest.fixture(scope="module")
+def cdnow_run(spark: SparkSession, cdnow_lake: Config) -> ProfileResult:
+    r = run(Context(spark, cdnow_lake), ProfileParams(cdnow=str(cdnow_master())))
+    print(f"\n{r.summary()}")
     return r
 
 
 def test_cdnow_features(spark: SparkSession) -> None:
-    tx = cdnow.read_cdnow(spark, str(CDNOW_FILE))
+    tx = cdnow.read_cdnow(spark, str(cdnow_master()))
     users = cdnow.cdnow_user_features(tx).collect()
     assert (tx.count(), len(users)) == (69_659, 23_570)
     assert sum(u.orders for u in users) == 69_659 and min(u.tenure_days for u in users) >= cdnow.AS_OF.toordinal() - dt.date(1997, 3, 31).toordinal()
     assert sum(u.revenue for u in users) == pytest.approx(tx.agg(F.sum("revenue")).first()[0])
-    with pytest.raises(InputMissingError, match="CDNOW file not found"):
+    with pytest.raises(InputMissingError, match="CDNOW file not found: /nonexistent/CDNOW_master.txt"):
         cdnow.read_cdnow(spark, "/nonexistent/CDNOW_master.txt")
 
 
-def test_cdnow_segments_separate_customers_on_monetary_value(cdnow_run: ProfileResult) -> None:
+def test_cdnow_segments_separate_customers_on_monetary_value(spark: SparkSession, cdnow_lake: Config, cdnow_run: ProfileResult) -> None:
     r = cdnow_run
     assert r.users == sum(s.users for s in r.segments) == 23_570 and len({s.name for s in r.segments}) == len(r.segments) == r.k >= 2
     assert set(r.silhouettes) == set(range(3, 9)) and r.silhouette is not None and r.silhouette > 0.3
     means, between_share = revenue_separation(r.assignments)
     print(f"\nCDNOW: segment mean revenue {', '.join(f'{m:,.2f}' for m in means)}; between-segment share of log revenue variance {between_share:.2f}")
     assert means[0] >= 5 * means[-1] and means[0] >= 1.5 * means[1] and between_share >= 0.5
+    # CDNOW's own features, not the configured gold ones; nothing saved, nothing written.
+    assert r.features == cdnow.FEATURES and all(set(s.means) == set(cdnow.FEATURES) for s in r.segments)
+    assert (r.run_date, r.model_version, r.previous_run_date, r.transitions, r.rows_out) == (None, None, None, [], 0)
+    assert r.source == str(cdnow_master())
+    assert r.summary().startswith(f"profile CDNOW ({cdnow_master()}) as of {cdnow.AS_OF}: 23,570 customers, k = {r.k}")
+    assert not [t.key for t in ALL_TABLES if lake.exists(spark, cdnow_lake.lake, t)]
 
 
-# ---- failure modes and small inputs ------------------------------------------------------------------
+def test_cdnow_segment_takes_cdnow_features_and_the_as_of_date(spark: SparkSession, config: Config) -> None:
+    """cdnow.segment: the configured k, seed and iterations with CDNOW's features; only the customers who bought by ``as_of``."""
+    as_of = dt.date(1997, 1, 31)  # the first month: few customers, quick
+    pc = dataclasses.replace(config.profile, k=3)  # the config's features are gold.user_features columns CDNOW lacks
+    fit, segments, assigned = cdnow.segment(spark, pc, str(cdnow_master()), as_of)
+    tx = cdnow.read_cdnow(spark, str(cdnow_master())).where(F.col("order_date") <= F.lit(as_of))
+    customers = tx.select("user_id").distinct().count()
+    assert 0 < customers < 23_570 and fit.users == customers == sum(s.users for s in segments) == assigned.count()
+    assert (fit.k, set(fit.silhouettes)) == (3, {3}) and len({s.name for s in segments}) == len(segments) == 3
+    assert all(set(s.means) == set(cdnow.FEATURES) for s in segments)
+    assert assigned.columns == ["user_id", "segment_id", "distance", *cdnow.FEATURES]
+    stats = assigned.agg(F.max("tenure_days"), F.min("recency_days"), F.sum("revenue")).first()
+    assert stats[0] <= 30 and stats[1] >= 0 and stats[2] == pytest.approx(tx.agg(F.sum("revenue")).first()[0])
+    by_segment = {r.segment_id: r["count"] for r in assigned.groupBy("segment_id").count().collect()}
+    assert by_segment == {s.segment_id: s.users for s in segments}
+
+
+# ---- parameters, failure modes and small inputs ------------------------------------------------------
 
 FEATURES = ("recency_days", "orders", "revenue")
+
+
+def test_params_take_a_date_or_a_cdnow_file() -> None:
+    with pytest.raises(ConfigError, match=r"profile takes --date D or --cdnow PATH"):
+        ProfileParams()
+    with pytest.raises(ConfigError, match=r"profile takes --date D or --cdnow PATH"):
+        ProfileParams(GOLD_LAST_DAY, cdnow="CDNOW_master.txt")
+    with pytest.raises(ConfigError, match=r"--score-only goes with --date \(a saved model\), not with --cdnow"):
+        ProfileParams(cdnow="CDNOW_master.txt", score_only=True)
 
 
 def small_users(spark: SparkSession, rows: list[tuple[int, int | None, int | None, float | None]]) -> DataFrame:
@@ -198,19 +254,26 @@ def small_config(config: Config, root: Path, *overrides: str) -> Config:
 
 
 def test_no_user_features_for_the_date_is_input_missing(spark: SparkSession, profile_lake: Config, config: Config, tmp_path: Path) -> None:
-    with pytest.raises(InputMissingError, match=r"gold_user_features has no snapshot as of 2019-09-01; run `ecomlake featurize --date 2019-09-01`"):
-        profile(spark, profile_lake, dt.date(2019, 9, 1))
-    with pytest.raises(InputMissingError, match=r"gold_user_features has no snapshot as of 2019-10-28"):  # no table at all
-        profile(spark, lake_config(config, tmp_path), GOLD_LAST_DAY)
+    table = re.escape(USER_FEATURES.qualified_name(profile_lake.lake))
+    with pytest.raises(
+        InputMissingError, match=rf"^{table} has no rows with as_of_date = 2019-09-01; run `ecomlake featurize --date 2019-09-01` first$"
+    ):
+        run(Context(spark, profile_lake), ProfileParams(dt.date(2019, 9, 1)))
+    empty = lake_config(config, tmp_path)  # no table at all
+    path = re.escape(USER_FEATURES.path(empty.lake))
+    with pytest.raises(InputMissingError, match=rf"^{table} does not exist at {path}; run `ecomlake featurize --date 2019-10-28` first$"):
+        run(Context(spark, empty), ProfileParams(GOLD_LAST_DAY))
 
 
 def test_a_single_user_is_a_clear_error_and_writes_nothing(spark: SparkSession, config: Config, tmp_path: Path) -> None:
     cfg = small_config(config, tmp_path)
-    one = spark.createDataFrame([(7, GOLD_LAST_DAY, 3, 1, 25.0)], "user_id long, as_of_date date, recency_days int, orders long, revenue double")
-    lake.write_table(one, cfg.lake, lake.USER_FEATURES)
-    with pytest.raises(DataQualityError, match=r"as of 2019-10-28: 1 user\(s\) with 1 distinct value\(s\).*KMeans needs at least 2 distinct users"):
-        profile(spark, cfg, GOLD_LAST_DAY)
-    assert not any(lake.table_exists(spark, cfg.lake, t) for t in (lake.USER_SEGMENTS, lake.SEGMENTS, lake.SEGMENT_TRANSITIONS, lake.MODEL_RUNS))
+    lake.append(spark, cfg, USER_FEATURES, [{"user_id": 7, "as_of_date": GOLD_LAST_DAY, "recency_days": 3, "orders": 1, "revenue": 25.0}])
+    table = re.escape(USER_FEATURES.qualified_name(cfg.lake))
+    with pytest.raises(
+        DataQualityError, match=rf"^{table} as of 2019-10-28: 1 user\(s\) with 1 distinct value\(s\).*KMeans needs at least 2 distinct users"
+    ):
+        run(Context(spark, cfg), ProfileParams(GOLD_LAST_DAY))
+    assert not any(lake.exists(spark, cfg.lake, t) for t in (USER_SEGMENTS, SEGMENTS, SEGMENT_TRANSITIONS, MODEL_RUNS))
 
 
 def test_all_zero_features_are_a_clear_error(spark: SparkSession, config: Config, tmp_path: Path) -> None:

@@ -8,8 +8,7 @@ stays read-only; gold.sessions is read from gold_lake as the independent referen
 from __future__ import annotations
 
 import datetime as dt
-import json
-import shutil
+import re
 from pathlib import Path
 
 import numpy as np
@@ -20,29 +19,32 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from ecomlake import lake
+from ecomlake.catalog import LABELS, SESSIONS, SILVER_EVENTS
 from ecomlake.config import Config
 from ecomlake.errors import DataQualityError, InputMissingError
+from ecomlake.job import Context
+from ecomlake.manifest import MANIFEST_DIR, read_manifest
 from ecomlake.ml.registry import latest_run
-from ecomlake.sequences.build import NEXT_EVENT_CLASSES, SPLITS
-from ecomlake.sequences.job import SequencesResult, build_sequences
-from tests.conftest import lake_config
-from tests.spark.conftest import GOLD_CUTOFF, GOLD_HORIZON, GOLD_START
+from ecomlake.sequences.build import context_events, split_dates
+from ecomlake.sequences.job import SequencesParams, SequencesResult, run
+from ecomlake.vocabulary import EVENT_TYPES, NEXT_EVENT_CLASSES, SILVER_EVENT_COLUMNS, SPLITS
+from tests.support import GOLD_CUTOFF, GOLD_HORIZON, GOLD_START, copy_tables, lake_config
 
 LENGTH = 20
 TYPE_IDS = {"view": 1, "cart": 2, "remove_from_cart": 3, "purchase": 4}
 
 
 def lake_copy(gold_lake: Config, root: Path, *overrides: str) -> Config:
-    for table in (lake.SILVER_EVENTS, lake.LABELS):
-        shutil.copytree(table.path(gold_lake.lake), root / table.layer / table.name)
-    return lake_config(gold_lake, root, f"featurize.label_horizon_days={GOLD_HORIZON}", f"sequences.length={LENGTH}", *overrides)
+    cfg = lake_config(gold_lake, root, f"featurize.label_horizon_days={GOLD_HORIZON}", f"sequences.length={LENGTH}", *overrides)
+    copy_tables(gold_lake, cfg, SILVER_EVENTS, LABELS)
+    return cfg
 
 
 @pytest.fixture(scope="module")
 def built(spark: SparkSession, gold_lake: Config, tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, SequencesResult]:
     """The dataset for the labels' cut-off day: test = that day (with churn labels), validation = the day before."""
     cfg = lake_copy(gold_lake, tmp_path_factory.mktemp("sequences"))
-    return cfg, build_sequences(spark, cfg, GOLD_CUTOFF)
+    return cfg, run(Context(spark, cfg), SequencesParams(GOLD_CUTOFF))
 
 
 def split_frame(r: SequencesResult, split: str) -> pd.DataFrame:
@@ -51,18 +53,25 @@ def split_frame(r: SequencesResult, split: str) -> pd.DataFrame:
 
 def test_layout_counts_split_days_and_padding(spark: SparkSession, built: tuple[Config, SequencesResult]) -> None:
     cfg, r = built
-    m = json.loads(Path(r.path, "manifest.json").read_text())
-    assert m == r.manifest and m["sequence_length"] == LENGTH and m["next_event_classes"] == list(NEXT_EVENT_CLASSES)
+    # The manifest is <dataset>/_manifest/ (one JSON text file), read the same locally and through Spark.
+    assert [p.name for p in Path(r.path, MANIFEST_DIR).glob("part-*")] and not Path(r.path, "manifest.json").exists()
+    m = read_manifest(r.path)
+    assert m == read_manifest(r.path, spark) == r.manifest
+    assert m["sequence_length"] == LENGTH and m["next_event_classes"] == list(NEXT_EVENT_CLASSES) and m["event_types"] == list(EVENT_TYPES)
+    assert (m["dataset_version"], m["run_date"], m["unit"], m["label_horizon_days"]) == (r.version, str(GOLD_CUTOFF), "user", GOLD_HORIZON)
     days = {
         "train": (GOLD_START, GOLD_CUTOFF - dt.timedelta(days=2)),
         "validation": (GOLD_CUTOFF - dt.timedelta(days=1),) * 2,
         "test": (GOLD_CUTOFF,) * 2,
     }
+    assert m["split_days"]["train_last"] == str(days["train"][1]) and m["split_days"]["validation_last"] == str(days["validation"][1])
     for split in SPLITS:
         frame = split_frame(r, split)
         s = m["splits"][split]
         assert s["rows"] == len(frame) > 0 and s["files"] == cfg.sequences.files_per_split
         assert (str(frame["anchor_date"].min()), str(frame["anchor_date"].max())) == tuple(map(str, days[split]))
+        assert (s["first_date"], s["last_date"]) == tuple(map(str, days[split]))
+        assert s["next_event_counts"] == [int((frame["next_event"] == i).sum()) for i in range(len(NEXT_EVENT_CLASSES))]
         types, items, categories = (np.stack(frame[c].to_numpy()) for c in ("event_types", "items", "categories"))
         prices, gaps = np.stack(frame["prices"].to_numpy()), np.stack(frame["gaps"].to_numpy())
         assert types.shape == (len(frame), LENGTH) and prices.dtype == np.float32
@@ -72,11 +81,27 @@ def test_layout_counts_split_days_and_padding(spark: SparkSession, built: tuple[
         assert items.max() < m["vocab"]["items"] and categories.max() < m["vocab"]["categories"]
         assert set(frame["next_event"]) <= set(range(5)) and set(frame["purchase_label"]) <= {0, 1}
     # Every silver event of the anchor days is an anchor (anchor_fraction 1).
-    silver = lake.read_table(spark, cfg.lake, lake.SILVER_EVENTS).where(~F.col("is_bot") & (F.col("event_date") <= GOLD_CUTOFF)).count()
-    assert sum(s["rows"] for s in m["splits"].values()) == silver
-    run = latest_run(spark, cfg, "sequences", GOLD_CUTOFF)
-    assert run.version == r.version and run.metrics["test_rows"] == m["splits"]["test"]["rows"]
-    print(f"\nsequences {r.version}: {json.dumps(m['splits'])}, vocab {m['vocab']}, {r.seconds:.1f} s")
+    silver = lake.read(spark, cfg, SILVER_EVENTS).where(~F.col("is_bot") & (F.col("event_date") <= GOLD_CUTOFF)).count()
+    assert sum(s["rows"] for s in m["splits"].values()) == silver == r.rows_out
+    run_ = latest_run(spark, cfg, "sequences", GOLD_CUTOFF)
+    assert run_.version == r.version and run_.metrics["test_rows"] == m["splits"]["test"]["rows"] and run_.artifact_path == r.path
+    assert r.figures() == {f"{s}_rows": m["splits"][s]["rows"] for s in SPLITS} | {f"{k}_vocabulary": v for k, v in m["vocab"].items()}
+    assert r.summary().startswith(f"sequences {GOLD_CUTOFF} ({r.version}, unit user, length {LENGTH}): train {m['splits']['train']['rows']:,} rows")
+    print(f"\n{r.summary()}")
+
+
+def test_context_events_reach_back_a_lookback_before_the_first_anchor(spark: SparkSession, built: tuple[Config, SequencesResult]) -> None:
+    cfg, _ = built
+    silver = lake.read(spark, cfg, SILVER_EVENTS)
+    first_anchor, lookback = GOLD_CUTOFF - dt.timedelta(days=3), 5
+    start = first_anchor - dt.timedelta(days=lookback)
+    for include_bots in (False, True):
+        events = context_events(silver, first_anchor, GOLD_CUTOFF, lookback, include_bots)
+        assert events.columns == list(SILVER_EVENT_COLUMNS)
+        window = silver.where(F.col("event_date").between(start, GOLD_CUTOFF) & (F.lit(include_bots) | ~F.col("is_bot")))
+        assert events.agg(F.min("event_date"), F.max("event_date")).first() == (start, GOLD_CUTOFF)
+        expected = window.select(*SILVER_EVENT_COLUMNS)
+        assert events.count() == expected.count() > 0 and events.exceptAll(expected).count() == expected.exceptAll(events).count() == 0
 
 
 def test_targets_and_context_match_the_users_events(spark: SparkSession, gold_lake: Config, built: tuple[Config, SequencesResult]) -> None:
@@ -84,14 +109,14 @@ def test_targets_and_context_match_the_users_events(spark: SparkSession, gold_la
     cfg, r = built
     test = split_frame(r, "test")
     events = (
-        lake.read_table(spark, cfg.lake, lake.SILVER_EVENTS)
+        lake.read(spark, cfg, SILVER_EVENTS)
         .where(~F.col("is_bot") & (F.col("event_date") <= GOLD_CUTOFF))
         .select("user_id", "event_time", "event_type", "product_id", "price", "order_id")
     )
     busy = test.groupby("user_id").size().sort_values(ascending=False).index[:3].tolist()
     mine = events.where(F.col("user_id").isin(busy)).toPandas()
-    sessions = lake.read_table(spark, gold_lake.lake, lake.SESSIONS).where(F.col("user_id").isin(busy)).toPandas()
-    labels = lake.read_table(spark, cfg.lake, lake.LABELS).where(F.col("cutoff_date") == GOLD_CUTOFF).toPandas().set_index("user_id")["churned"]
+    sessions = lake.read(spark, gold_lake, SESSIONS).where(F.col("user_id").isin(busy)).toPandas()
+    labels = lake.read(spark, cfg, LABELS, {"cutoff_date": GOLD_CUTOFF}).toPandas().set_index("user_id")["churned"]
     checked = 0
     for user in busy:
         ev = mine[mine["user_id"] == user].sort_values(["event_time", "event_type", "product_id", "price", "order_id"], na_position="first")
@@ -120,7 +145,7 @@ def test_vocabulary_counts_only_the_train_days(spark: SparkSession, built: tuple
     vocab = spark.read.parquet(f"{r.path}/vocab/items").toPandas().sort_values("index")
     last_train = GOLD_CUTOFF - dt.timedelta(days=2)
     counts = (
-        lake.read_table(spark, cfg.lake, lake.SILVER_EVENTS)
+        lake.read(spark, cfg, SILVER_EVENTS)
         .where(~F.col("is_bot") & (F.col("event_date") <= last_train))
         .groupBy("product_id")
         .count()
@@ -131,13 +156,14 @@ def test_vocabulary_counts_only_the_train_days(spark: SparkSession, built: tuple
     assert (vocab["events"].to_numpy() == counts.loc[vocab["product_id"]].to_numpy()).all()
     assert (np.diff(vocab["events"].to_numpy()) <= 0).all() and vocab["events"].min() >= cfg.sequences.min_item_events
     assert len(vocab) == (counts >= cfg.sequences.min_item_events).sum()
+    assert r.manifest["vocab"]["items"] == 2 + len(vocab)  # 0 padding, 1 out of vocabulary
 
 
 def test_rerun_gives_the_same_dataset(spark: SparkSession, built: tuple[Config, SequencesResult]) -> None:
     cfg, first = built
     before = {s: split_frame(first, s) for s in SPLITS}
-    again = build_sequences(spark, cfg, GOLD_CUTOFF)
-    assert again.version == first.version and again.manifest == first.manifest
+    again = run(Context(spark, cfg), SequencesParams(GOLD_CUTOFF))
+    assert again.version == first.version and again.manifest == first.manifest and read_manifest(again.path) == first.manifest
     for s in SPLITS:
         key = ["user_id", "anchor_time", "session_id"]
         a, b = before[s].sort_values(key).reset_index(drop=True), split_frame(again, s).sort_values(key).reset_index(drop=True)
@@ -151,10 +177,11 @@ def test_session_unit_keeps_contexts_inside_a_session(spark: SparkSession, gold_
     session_cfg = lake_config(
         cfg, Path(cfg.lake.root), f"featurize.label_horizon_days={GOLD_HORIZON}", f"sequences.length={LENGTH}", "sequences.unit=session"
     )
-    r = build_sequences(spark, session_cfg, GOLD_CUTOFF)
+    r = run(Context(spark, session_cfg), SequencesParams(GOLD_CUTOFF))
+    assert r.manifest["unit"] == "session" and read_manifest(r.path)["unit"] == "session"
     test = split_frame(r, "test")
     # A context starts at its session's first event: one length-1 sample per session, and contexts grow by one.
-    sessions = lake.read_table(spark, gold_lake.lake, lake.SESSIONS).where(F.col("session_date") == GOLD_CUTOFF).count()
+    sessions = lake.read(spark, gold_lake, SESSIONS, {"session_date": GOLD_CUTOFF}).count()
     assert (test["length"] == 1).sum() == sessions == test["session_id"].nunique()
     ordered = test.sort_values(["session_id", "anchor_time", "length"])
     for _, g in ordered.groupby("session_id"):
@@ -163,10 +190,22 @@ def test_session_unit_keeps_contexts_inside_a_session(spark: SparkSession, gold_
 
 def test_missing_events_and_empty_splits_fail_clearly(spark: SparkSession, built: tuple[Config, SequencesResult]) -> None:
     cfg, r = built
-    with pytest.raises(InputMissingError, match="no silver events from"):
-        build_sequences(spark, cfg, dt.date(2021, 1, 1))
+    sc = cfg.sequences
+    late = dt.date(2021, 1, 1)
+    late_first = late - dt.timedelta(days=sc.lookback_days - 1)
+    table = re.escape(SILVER_EVENTS.qualified_name(cfg.lake))
+    with pytest.raises(InputMissingError, match=rf"^no silver events from {late_first} to {late} in {table}; run ingest and clean first$"):
+        run(Context(spark, cfg), SequencesParams(late))
     # On the first generated day there are no train days: nothing is written, the earlier dataset stays.
-    with pytest.raises(DataQualityError, match=r"the train split \(.*\) has no samples"):
-        build_sequences(spark, cfg, GOLD_START)
+    first_anchor = GOLD_START - dt.timedelta(days=sc.lookback_days - 1)
+    last_train, _ = split_dates(GOLD_START, sc.validation_days, sc.test_days)
+    with pytest.raises(
+        DataQualityError,
+        match=rf"^sequences {GOLD_START}: the train split \({first_anchor}\.\.{last_train}\) has no samples; the model needs all three\. "
+        r"Build for a day with events in every split's days, or change sequences\.lookback_days/validation_days/test_days$",
+    ):
+        run(Context(spark, cfg), SequencesParams(GOLD_START))
     leftovers = [p.name for p in Path(r.path).parent.iterdir() if p.name.startswith(f"{GOLD_START:%Y%m%d}")]
-    assert leftovers == [] and Path(r.path, "manifest.json").exists()
+    assert leftovers == [] and read_manifest(r.path) == r.manifest
+    with pytest.raises(InputMissingError, match=r"^no sequences model trained on or before 2019-10-01 in "):
+        latest_run(spark, cfg, "sequences", GOLD_START)  # the failed run recorded nothing

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ecomlake.cli import load_jobs, main
-
-REPO = Path(__file__).resolve().parents[2]
+from ecomlake import jobs
+from ecomlake.cli import main
+from tests.support import REPO
 
 
 def test_help_lists_every_job_with_a_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -17,8 +17,9 @@ def test_help_lists_every_job_with_a_line(capsys: pytest.CaptureFixture[str]) ->
         main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for name, job in load_jobs().items():
-        assert name in out and job.summary.split()[0] in out
+    for name in jobs.JOB_MODULES:
+        job = jobs.load(name)
+        assert job.name == name and name in out and job.summary.split()[0] in out
 
 
 def test_config_job_prints_effective_config(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -70,4 +71,4 @@ def test_every_entry_file_is_a_thin_call_of_the_cli(entry: Path) -> None:
     assert len(entry.read_text().splitlines()) < 15
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "main"]
     assert calls and isinstance(calls[0].args[0], ast.List)
-    assert ast.literal_eval(calls[0].args[0].elts[0]) in load_jobs()
+    assert ast.literal_eval(calls[0].args[0].elts[0]) in jobs.JOB_MODULES

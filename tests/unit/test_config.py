@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ecomlake.config import Config, config_hash, load_config
+from ecomlake.config import Config, PipelineConfig, config_hash, load_config
 from ecomlake.errors import ConfigError
-
-REPO = Path(__file__).resolve().parents[2]
+from ecomlake.pipeline.dag import DEFAULT_STEPS, STEP_NAMES, STEPS
+from tests.support import REPO
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -161,7 +161,89 @@ def test_model_sections_are_checked() -> None:
         load_config(None, overrides=["profile.features=[orders]", "profile.log_features=[revenue]"], environ={})
     with pytest.raises(ConfigError, match=r"key 'profile\.k_min'"):
         load_config(None, overrides=["profile.k_min=9"], environ={})
-    with pytest.raises(ConfigError, match=r"key 'propensity\.models': must be among"):
+    with pytest.raises(ConfigError, match=r"key 'propensity\.models\[0\]': must be one of logistic_regression, random_forest, gbt; got 'xgboost'$"):
         load_config(None, overrides=["propensity.models=[xgboost]"], environ={})
     with pytest.raises(ConfigError, match=r"key 'propensity\.validation_fraction'"):
         load_config(None, overrides=["propensity.validation_fraction=0.6", "propensity.test_fraction=0.5"], environ={})
+
+
+@pytest.mark.parametrize(
+    "override, key, choices, got",
+    [
+        ("sequences.unit=visit", "sequences.unit", "user, session", "'visit'"),
+        ("lstm.launcher=mpirun", "lstm.launcher", "horovod, horovodrun, torch_distributor", "'mpirun'"),
+        ("lstm.reader=pandas", "lstm.reader", "petastorm, pyarrow", "'pandas'"),
+        ("propensity.targets=[churned, bought]", "propensity.targets[1]", "churned, purchased", "'bought'"),
+        ("propensity.models=[gbt, svm]", "propensity.models[1]", "logistic_regression, random_forest, gbt", "'svm'"),
+    ],
+)
+def test_literal_settings_refuse_a_value_outside_their_choices(override: str, key: str, choices: str, got: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, overrides=[override], environ={})
+    assert str(err.value).endswith(f": key '{key}': must be one of {choices}; got {got}"), str(err.value)
+    if "[" not in key:  # a list element's origin: see test_a_list_elements_error_names_its_set_flag
+        assert str(err.value).startswith(f"--set {override}: ")
+
+
+def test_a_list_elements_error_names_its_set_flag() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, overrides=["propensity.models=[gbt, svm]"], environ={})
+    assert str(err.value).startswith("--set propensity.models=[gbt, svm]: key 'propensity.models[1]'"), str(err.value)
+
+
+def test_literal_settings_in_a_file_name_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "lstm:\n  launcher: horovod\n  reader: arrow\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: key 'lstm\.reader': must be one of petastorm, pyarrow; got 'arrow'$"):
+        load_config(path, environ={})
+    path = write(tmp_path, "propensity:\n  targets: [churned, churn]\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: key 'propensity\.targets\[1\]': must be one of churned, purchased; got 'churn'$"):
+        load_config(path, environ={})
+    cfg = load_config(None, overrides=["sequences.unit=session", "lstm.launcher=torch_distributor", "lstm.reader=pyarrow"], environ={})
+    assert (cfg.sequences.unit, cfg.lstm.launcher, cfg.lstm.reader) == ("session", "torch_distributor", "pyarrow")
+
+
+def test_files_per_split_must_cover_the_training_processes(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, overrides=["sequences.files_per_split=2", "lstm.num_proc=4"], environ={})
+    message = str(err.value)
+    assert "key 'sequences.files_per_split': must be >= lstm.num_proc (4): each training process reads whole files; got 2" in message
+    assert message.startswith("--set sequences.files_per_split=2: ")
+    path = write(tmp_path, "sequences:\n  files_per_split: 1\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: key 'sequences\.files_per_split': must be >= lstm\.num_proc \(2\)"):
+        load_config(path, environ={})
+    cfg = load_config(None, overrides=["sequences.files_per_split=4", "lstm.num_proc=4"], environ={})
+    assert (cfg.sequences.files_per_split, cfg.lstm.num_proc) == (4, 4)
+
+
+@pytest.mark.parametrize("section", ["profile", "propensity"])
+def test_model_features_must_be_numeric_user_features_columns(section: str) -> None:
+    extra = ["profile.log_features=[orders]"] if section == "profile" else []
+    for column in ("rfm_segment", "top_categories", "last_event_time", "as_of_date", "user_id"):  # a string, an array, a time, a date, the id
+        with pytest.raises(ConfigError, match=rf"key '{section}\.features': \['{column}'\] are not numeric gold\.user_features columns; choose"):
+            load_config(None, overrides=[f"{section}.features=[orders, {column}]", *extra], environ={})
+    with pytest.raises(ConfigError, match=rf"key '{section}\.features': \['basket_size'\] are not numeric gold\.user_features columns"):
+        load_config(None, overrides=[f"{section}.features=[orders, basket_size]", *extra], environ={})
+    # The windowed columns follow featurize.windows_days: views_90d exists by default, not with windows 7 and 28.
+    assert load_config(None, overrides=[f"{section}.features=[orders, views_90d]", *extra], environ={})
+    with pytest.raises(ConfigError) as err:
+        load_config(None, overrides=[f"{section}.features=[orders, views_90d]", "featurize.windows_days=[7, 28]", *extra], environ={})
+    assert f"key '{section}.features': ['views_90d'] are not numeric gold.user_features columns" in str(err.value)
+    assert "views_28d" in str(err.value) and "'orders'" in str(err.value)
+
+
+def test_the_default_profile_features_are_valid_for_any_windows() -> None:
+    cfg = load_config(None, overrides=["featurize.windows_days=[1, 3]"], environ={})
+    assert cfg.profile.features and cfg.propensity.features is None
+
+
+def test_pipeline_steps_default_to_the_dags_default_steps() -> None:
+    cfg = load_config(None, environ={})
+    assert cfg.pipeline.steps == DEFAULT_STEPS == PipelineConfig().steps
+    assert DEFAULT_STEPS == tuple(s.job for s in STEPS if s.default) == ("ingest", "clean", "featurize", "profile", "recommend", "propensity")
+    assert tuple(s.job for s in STEPS if not s.default) == ("sequences", "train-lstm", "score-lstm") == STEP_NAMES[len(DEFAULT_STEPS) :]
+    lstm = load_config(None, overrides=[f"pipeline.steps=[{', '.join(STEP_NAMES)}]"], environ={})
+    assert lstm.pipeline.steps == STEP_NAMES
+    with pytest.raises(ConfigError, match=r"key 'pipeline\.steps': must name steps among \['ingest', .*'score-lstm'\], got \['ingest', 'report'\]"):
+        load_config(None, overrides=["pipeline.steps=[ingest, report]"], environ={})
+    with pytest.raises(ConfigError, match=r"key 'pipeline\.steps': must be distinct and in pipeline order"):
+        load_config(None, overrides=["pipeline.steps=[clean, ingest]"], environ={})

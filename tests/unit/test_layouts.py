@@ -9,7 +9,8 @@ import pytest
 
 from ecomlake.config import load_config
 from ecomlake.errors import ConfigError
-from ecomlake.ingest.layouts import CANONICAL_COLUMNS, Layout, builtin_layouts, load_layout
+from ecomlake.ingest.layouts import Layout, builtin_layouts, load_layout
+from ecomlake.vocabulary import CANONICAL_COLUMNS
 
 RETAILROCKET_YAML = """\
 name: my_retailrocket

@@ -10,17 +10,21 @@ import os
 import shlex
 import subprocess
 import sys
+import types
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from ecomlake.cli import build_parser, load_jobs, main
-from ecomlake.config import PIPELINE_STEPS, config_hash, load_config
+from ecomlake import jobs
+from ecomlake.cli import build_parser, main
+from ecomlake.config import config_hash, load_config
 from ecomlake.errors import ConfigError
+from ecomlake.job import SparkJob
+from ecomlake.pipeline.dag import DEFAULT_STEPS, STEP_NAMES
 from ecomlake.session import DELTA_PACKAGES
 from ecomlake.submit import JOBS_DIR, entry_file, package_zip, submit_command
-from tests.conftest import REPO
+from tests.support import REPO
 
 
 def option(command: list[str], name: str) -> list[str]:
@@ -77,9 +81,9 @@ def test_the_package_zip_is_importable_with_its_layouts_and_version(tmp_path: Pa
 
 
 def test_every_spark_job_has_an_entry_file_that_shadows_no_module() -> None:
-    for job in load_jobs().values():
-        if job.needs_spark:
-            path = entry_file(job.name)
+    for name in jobs.JOB_MODULES:
+        if isinstance(jobs.load(name), SparkJob):
+            path = entry_file(name)
             assert path.stem.endswith("_job") and path.stem not in sys.stdlib_module_names
     with pytest.raises(ConfigError, match=r"no spark-submit entry file .*nosuch_job.py for job 'nosuch' \(jobs with one: .*pipeline"):
         entry_file("nosuch")
@@ -93,16 +97,80 @@ def test_dry_run_prints_the_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "give --conf before the job name" in capsys.readouterr().err
 
 
-def test_the_airflow_example_has_a_task_per_step_that_the_cli_accepts() -> None:
+class FakeDag:
+    """Airflow's DAG as the example uses it: a context manager that collects the tasks made inside it."""
+
+    current: FakeDag | None = None
+
+    def __init__(self, dag_id: str, **kwargs: object) -> None:
+        self.dag_id, self.kwargs, self.tasks = dag_id, kwargs, []
+
+    def __enter__(self) -> FakeDag:
+        FakeDag.current = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        FakeDag.current = None
+
+
+class FakeBashOperator:
+    def __init__(self, task_id: str, bash_command: str) -> None:
+        self.task_id, self.bash_command, self.downstream = task_id, bash_command, []
+        assert FakeDag.current is not None, "a task made outside its DAG"
+        FakeDag.current.tasks.append(self)
+
+    def __rshift__(self, other: FakeBashOperator) -> FakeBashOperator:
+        self.downstream.append(other)
+        return other
+
+
+def load_dag_file(monkeypatch: pytest.MonkeyPatch, conf: Path | None, with_airflow: bool) -> types.ModuleType:
+    """Import scripts/airflow/ecomlake_daily_dag.py as a scheduler parses it, with $ECOMLAKE_CONF = conf (unset: None)."""
+    if conf is None:
+        monkeypatch.delenv("ECOMLAKE_CONF", raising=False)
+    else:
+        monkeypatch.setenv("ECOMLAKE_CONF", str(conf))
+    if with_airflow:
+        airflow, operators, bash = types.ModuleType("airflow"), types.ModuleType("airflow.operators"), types.ModuleType("airflow.operators.bash")
+        airflow.DAG, bash.BashOperator = FakeDag, FakeBashOperator  # type: ignore[attr-defined]
+        for name, module in (("airflow", airflow), ("airflow.operators", operators), ("airflow.operators.bash", bash)):
+            monkeypatch.setitem(sys.modules, name, module)
     spec = importlib.util.spec_from_file_location("ecomlake_daily_dag", REPO / "scripts" / "airflow" / "ecomlake_daily_dag.py")
     assert spec and spec.loader
     dag_module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(dag_module)  # imports without Airflow installed
-    assert load_config(None, environ={}).pipeline.steps == dag_module.STEPS and set(dag_module.STEPS) <= set(PIPELINE_STEPS)
-    parser = build_parser(load_jobs())
+    spec.loader.exec_module(dag_module)
+    return dag_module
+
+
+def test_the_airflow_example_has_a_task_per_step_that_the_cli_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
+    dag_module = load_dag_file(monkeypatch, None, with_airflow=False)  # imports without Airflow installed
+    assert dag_module.dag is None
+    # Without a config file: the default pipeline.steps, from the DAG declared in ecomlake.pipeline.dag.
+    assert dag_module.STEPS == load_config(None, environ={}).pipeline.steps == DEFAULT_STEPS and set(DEFAULT_STEPS) <= set(STEP_NAMES)
+    parser = build_parser(["submit", "pipeline"])
     for step in dag_module.STEPS:
         words = shlex.split(dag_module.step_command(step).replace("{{ ds }}", "2019-10-01"))  # as Jinja, then bash, see it
         assert words[:3] == ["$ECOMLAKE_HOME/scripts/submit.sh", "--conf", "$ECOMLAKE_CONF"]
         submit = parser.parse_args(["submit", *words[3:]])
         job = parser.parse_args([submit.target, *submit.job_args])
-        assert (job.only_step, job.force, str(job.date)) == (step, True, "2019-10-01")
+        assert (job.job, job.only_step, job.force, str(job.date), job.json_logs) == ("pipeline", step, True, "2019-10-01", True)
+
+
+def test_the_airflow_tasks_follow_the_configs_pipeline_steps(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The DAG is the config's pipeline.steps (here with the LSTM steps, without profile): one task each, in order, chained."""
+    conf = tmp_path / "cluster.yaml"
+    steps = ("ingest", "clean", "featurize", "recommend", "propensity", "sequences", "train-lstm", "score-lstm")
+    conf.write_text(f"pipeline:\n  steps: [{', '.join(steps)}]\n")
+    dag_module = load_dag_file(monkeypatch, conf, with_airflow=True)
+    assert dag_module.STEPS == load_config(conf, environ={}).pipeline.steps == steps
+    dag = dag_module.dag
+    assert isinstance(dag, FakeDag) and dag.dag_id == "ecomlake_daily"
+    assert [t.task_id for t in dag.tasks] == [s.replace("-", "_") for s in steps]
+    assert [t.bash_command for t in dag.tasks] == [dag_module.step_command(s) for s in steps]
+    # Each task depends on the one before it, and only on it.
+    assert [[d.task_id for d in t.downstream] for t in dag.tasks] == [[n.task_id] for n in dag.tasks[1:]] + [[]]
+    assert dag.kwargs["default_args"]["depends_on_past"] is True and dag.kwargs["max_active_runs"] == 1
+    # A config whose steps are invalid fails the DAG file's import, naming the key.
+    conf.write_text("pipeline:\n  steps: [clean, ingest]\n")
+    with pytest.raises(ConfigError, match=r"key 'pipeline\.steps': must be distinct and in pipeline order"):
+        load_dag_file(monkeypatch, conf, with_airflow=True)
