@@ -84,8 +84,7 @@ def write(df: DataFrame, config: Config, table: Table, where: Where | None = Non
     replaced; ``rebuild`` lets a whole-table write change the columns (a full rebuild with new windows).
     A failed write commits nothing, so readers keep seeing the previous version.
     """
-    _commit(df, config, table, where, rebuild)
-    return _rows_committed(df.sparkSession, config.lake, table)
+    return _commit(df, config, table, where, rebuild, count_rows=True)
 
 
 def append(spark: SparkSession, config: Config, table: Table, records: Sequence[Mapping[str, Any]], where: Where | None = None) -> int:
@@ -103,12 +102,15 @@ def append(spark: SparkSession, config: Config, table: Table, records: Sequence[
             raise ValueError(f"{table.key}: no column {', '.join(sorted(unknown))}; columns are {', '.join(schema.names)}")
     struct = schema.struct()
     rows = [tuple(_to_spark_value(record.get(f.name), f.dataType) for f in struct.fields) for record in records]
-    _commit(spark.createDataFrame(rows, struct), config, table, where, rebuild=False)
+    _commit(spark.createDataFrame(rows, struct), config, table, where, rebuild=False, count_rows=False)
     return len(rows)
 
 
-def _commit(df: DataFrame, config: Config, table: Table, where: Where | None, rebuild: bool) -> None:
-    """The commit of :func:`write`, then the table's name in the catalog and its description."""
+def _commit(df: DataFrame, config: Config, table: Table, where: Where | None, rebuild: bool, *, count_rows: bool) -> int:
+    """The commit of :func:`write`, then the table's name in the catalog and its description.
+
+    With ``count_rows``, returns the rows the data commit wrote (read before the description, its own commit, is set); else 0.
+    """
     schema = schema_of(config, table)
     _check_columns(schema, where)
     spark = df.sparkSession
@@ -121,6 +123,7 @@ def _commit(df: DataFrame, config: Config, table: Table, where: Where | None, re
     if rebuild:
         writer = writer.option("overwriteSchema", "true")
     writer.save(table.path(config.lake))
+    rows = _rows_committed(spark, config.lake, table) if count_rows else 0
     register_table(spark, config.lake, table)
     # A new table, or one rebuilt with new columns, gets its description; otherwise it is checked once per process
     # (a check loads the new snapshot: about 0.8 s, which each run-ledger append would otherwise pay).
@@ -128,6 +131,7 @@ def _commit(df: DataFrame, config: Config, table: Table, where: Where | None, re
     if created or rebuild or key not in _described:
         _set_table_comment(spark, config.lake, table, schema.description)
         _described.add(key)
+    return rows
 
 
 def predicate(where: Where) -> str:
