@@ -9,10 +9,16 @@ removed are not read, and ``versions={"gold_sessions": 3}`` travels back in time
     >>> lake.sql("SELECT * FROM gold_daily_kpis ORDER BY kpi_date").df()  # doctest: +SKIP
 
 From the shell: ``python -m ecomlake sql --engine duckdb --lake lake "SELECT ..."`` (:mod:`ecomlake.analyst.sql`).
+
+Read-only: the tables are views over pyarrow datasets, which DuckDB cannot write (DELETE, UPDATE, INSERT on them
+fail; CREATE and DROP touch only the connection's in-memory catalog). DuckDB itself can write files, though: COPY ...
+TO (over a table's Parquet file too), EXPORT DATABASE, ATTACH of a database file, INSTALL of an extension. So
+:meth:`DuckLake.sql` runs SELECT statements only (and EXPLAIN of one), checked on DuckDB's parse (:func:`require_read_only`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import duckdb
@@ -22,6 +28,38 @@ from deltalake.exceptions import TableNotFoundError
 from ecomlake.catalog import ALL_TABLES, Table
 from ecomlake.config import LakeConfig
 from ecomlake.errors import ConfigError, InputMissingError
+
+# DESCRIBE, SHOW, SUMMARIZE, FROM t, VALUES and PIVOT ... IN (...) parse as SELECT too. An allow-list, deny by default:
+# a statement type a later DuckDB adds is refused, not run.
+READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+# EXPLAIN ANALYZE runs its statement (EXPLAIN ANALYZE COPY ... TO writes the file): what follows EXPLAIN and its
+# options must itself parse as one SELECT. The statement's text as DuckDB split it starts with the keyword.
+_EXPLAIN = re.compile(r"EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\([^()]*\)\s*)?", re.IGNORECASE)
+
+
+def _refusal(kind: str) -> ConfigError:
+    return ConfigError(f"ecomlake sql is read-only: {kind} is not a query; it runs SELECT (also DESCRIBE, SHOW) and EXPLAIN of one; ran nothing")
+
+
+def _parse(statement: str) -> list[duckdb.Statement]:
+    try:
+        return duckdb.extract_statements(statement)
+    except duckdb.Error as exc:
+        raise ConfigError(f"the query failed: {str(exc).splitlines()[0]}") from exc
+    except ValueError as exc:  # a type the Python enum does not name (UPDATE EXTENSIONS in DuckDB 2.0): not a query either
+        raise _refusal(f"a statement DuckDB's Python API cannot name ({exc})") from exc
+
+
+def require_read_only(statement: str) -> None:
+    """Refuse (ConfigError) SQL holding any statement but a SELECT or an EXPLAIN of one, on DuckDB's parse; nothing runs."""
+    for parsed in _parse(statement):  # con.sql runs every statement of the text, not only the last
+        if parsed.type not in READ_STATEMENTS:
+            raise _refusal(parsed.type.name)
+        if parsed.type == duckdb.StatementType.EXPLAIN:
+            explained = _EXPLAIN.match(parsed.query)
+            inner = _parse(parsed.query[explained.end() :]) if explained else []
+            if [s.type for s in inner] != [duckdb.StatementType.SELECT]:
+                raise _refusal(f"EXPLAIN of anything but one SELECT ({parsed.query.strip()[:60]!r})")
 
 
 class DuckLake:
@@ -71,6 +109,8 @@ class DuckLake:
         return self.tables[name].version()
 
     def sql(self, statement: str) -> duckdb.DuckDBPyRelation:
+        """The statement's relation; a statement that is not a read is refused (ConfigError) before it runs."""
+        require_read_only(statement)
         try:
             return self.con.sql(statement)
         except duckdb.Error as exc:

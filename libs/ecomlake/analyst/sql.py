@@ -10,6 +10,11 @@ Two engines, the same table names (``gold_daily_kpis``, ``ecomlake.gold_user_fea
   (:mod:`ecomlake.session`), started for the query and stopped after it unless one was running.
 
 ``--engine auto`` (the default) takes DuckDB where it is installed with deltalake, else Spark.
+
+Read-only on both engines, checked on the parsed statement before anything runs: Spark's plan must be
+a query (or SHOW, DESCRIBE, EXPLAIN of a query), :func:`require_read_only`; DuckDB's statements must
+be SELECTs (or EXPLAIN of one), :func:`ecomlake.analyst.duck.require_read_only`. Anything else is a
+ConfigError (exit 2).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
@@ -49,20 +54,101 @@ class SqlParams:
             raise ConfigError("--out PATH goes with --format csv, json or parquet (and --format table prints, with no --out)")
 
 
+# What a read-only statement's parsed (unresolved) plan may hold, by the nodes' simple class names. An allow-list,
+# deny by default: spark.sql runs any command eagerly, and a new Spark or Delta release brings new commands (Delta's
+# OPTIMIZE, VACUUM, RESTORE came that way); one not named here is refused, not run. A keyword deny-list would also miss
+# spellings: a CTE before an INSERT, Hive's FROM t INSERT INTO u SELECT ..., a command behind IDENTIFIER('t').
+QUERY_NODES = frozenset(
+    {
+        *("Project", "Filter", "Aggregate", "Join", "LateralJoin", "Sort", "GlobalLimit", "LocalLimit", "Offset", "Tail"),
+        *("Union", "Except", "Intersect", "Distinct", "Deduplicate", "Window", "WithWindowDefinition", "Generate", "Expand"),
+        *("Pivot", "Unpivot", "Sample", "Repartition", "RepartitionByExpression", "RebalancePartitions", "UnresolvedHint"),
+        *("SubqueryAlias", "UnresolvedSubqueryColumnAliases", "UnresolvedWith", "WithCTE", "CTERelationDef", "CTERelationRef"),
+        *("UnresolvedRelation", "RelationTimeTravel", "UnresolvedTableValuedFunction", "UnresolvedTVFAliases", "Range"),
+        *("UnresolvedInlineTable", "LocalRelation", "OneRowRelation", "PipeOperator"),
+    }
+)
+# The metadata commands analysts use, all reads (EXPLAIN and DESCRIBE QUERY: their query is checked too) ...
+METADATA_NODES = frozenset(
+    {
+        *("ShowTables", "ShowTablesExtended", "ShowViews", "ShowColumns", "ShowNamespaces", "ShowFunctions", "ShowTableProperties"),
+        *("ShowCreateTable", "ShowPartitions", "ShowCatalogsCommand", "ShowCurrentNamespaceCommand"),
+        *("DescribeRelation", "DescribeColumn", "DescribeFunction", "DescribeNamespace", "DescribeQueryCommand", "ExplainCommand"),
+        *("DescribeDeltaHistory", "DescribeDeltaDetailCommand"),  # Delta's DESCRIBE HISTORY, DESCRIBE DETAIL
+    }
+)
+# ... and the names they take as children. Not PlanWithUnresolvedIdentifier: IDENTIFIER('t') builds its plan only when
+# analysed, and INSERT INTO IDENTIFIER('t') parses to one with the INSERT inside.
+NAME_NODES = frozenset(
+    {
+        *("UnresolvedTable", "UnresolvedTableOrView", "UnresolvedNamespace", "CurrentNamespace", "UnresolvedFunctionName"),
+        *("UnresolvedPathBasedTable", "UnresolvedPathBasedDeltaTable"),
+    }
+)
+READ_NODES = QUERY_NODES | METADATA_NODES | NAME_NODES
+
+
+def _first_line(text: str) -> str:
+    """The first non-blank line: a ParseException's message starts with an empty one."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), text)
+
+
+def _scala_seq(seq: Any) -> list[Any]:
+    items, it = [], seq.iterator()
+    while it.hasNext():
+        items.append(it.next())
+    return items
+
+
+def require_read_only(spark: SparkSession, statement: str) -> None:
+    """Refuse (ConfigError) a statement that is not one read, on the plan Spark's own parser makes of it; nothing runs.
+
+    Every node of the parsed plan must be on the allow-list: the operators' children, the CTE definitions and the
+    subqueries of expressions (innerChildren, subqueries), and the query of an EXPLAIN or DESCRIBE QUERY. More than one
+    statement (``SELECT 1; DROP TABLE t``) does not parse: a ConfigError with Spark's reason.
+    """
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    # The session's parser: with Delta's SQL extension, Delta's, which parses OPTIMIZE, VACUUM, DESCRIBE HISTORY too.
+    parser = spark._jsparkSession.sessionState().sqlParser()
+    try:
+        plan = parser.parsePlan(statement)
+    except PySparkException as exc:
+        raise ConfigError(f"the query failed: {_first_line(str(exc))}") from exc
+    except Py4JJavaError as exc:  # one PySpark does not convert, e.g. SqlScriptingException for BEGIN ... END
+        raise ConfigError(f"the query failed: {_first_line(str(exc.java_exception.getMessage()))}") from exc
+    pending = [plan]
+    while pending:
+        node = pending.pop()
+        kind = str(node.getClass().getSimpleName()).rstrip("$")  # a Scala object's class: CurrentNamespace$
+        if kind not in READ_NODES:
+            raise ConfigError(
+                f"ecomlake sql is read-only: {kind} is not a query; it runs SELECT (WITH, VALUES), SHOW, DESCRIBE and EXPLAIN of a query, "
+                "and ran nothing"
+            )
+        pending += _scala_seq(node.children()) + _scala_seq(node.innerChildren()) + _scala_seq(node.subqueries())
+        if kind == "ExplainCommand":
+            pending.append(node.logicalPlan())
+        elif kind == "DescribeQueryCommand":
+            pending.append(node.plan())
+
+
 def query(spark: SparkSession, config: Config, statement: str) -> DataFrame:
-    """One SQL statement on the lake's tables through Spark (analysed, not yet run); an invalid query is a ConfigError with Spark's reason."""
+    """One read-only SQL statement on the lake's tables through Spark (analysed, not yet run); an invalid or writing one is a ConfigError."""
     from pyspark.errors import AnalysisException, ParseException
 
     from ecomlake import lake
 
-    lake.register_all(spark, config.lake)
     # PySpark logs a failed query's whole JVM stack trace as JSON before raising; the ConfigError below says it in one line.
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+    # Before spark.sql, which runs a command (DELETE, DROP, ...) at once; before register_all, so a refusal costs no table.
+    require_read_only(spark, statement)
+    lake.register_all(spark, config.lake)
     try:
         return spark.sql(statement)
     except (AnalysisException, ParseException) as exc:
-        reason = str(exc).splitlines()[0]
-        raise ConfigError(f"the query failed: {reason} (tables: SHOW TABLES IN {config.lake.database})") from exc
+        raise ConfigError(f"the query failed: {_first_line(str(exc))} (tables: SHOW TABLES IN {config.lake.database})") from exc
 
 
 def versions(items: tuple[str, ...]) -> dict[str, int]:
