@@ -24,6 +24,7 @@ from ecomlake.config import Config
 from ecomlake.errors import DataQualityError, InputMissingError
 from ecomlake.job import Context
 from ecomlake.manifest import MANIFEST_DIR, read_manifest
+from ecomlake.ml import registry
 from ecomlake.ml.registry import latest_run
 from ecomlake.sequences.build import context_events, split_dates
 from ecomlake.sequences.job import SequencesParams, SequencesResult, run
@@ -209,3 +210,48 @@ def test_missing_events_and_empty_splits_fail_clearly(spark: SparkSession, built
     assert leftovers == [] and read_manifest(r.path) == r.manifest
     with pytest.raises(InputMissingError, match=r"^no sequences model trained on or before 2019-10-01 in "):
         latest_run(spark, cfg, "sequences", GOLD_START)  # the failed run recorded nothing
+
+
+# A tiny silver lake with a site's own event type: each user's session of every day, in this order.
+EXTRA_SESSION = ("view", "wishlist", "cart", "wishlist", "purchase")
+EXTRA_DAY = dt.date(2019, 10, 3)  # test day; the two days before are validation and train
+
+
+def tiny_silver(spark: SparkSession, cfg: Config, users: int = 3) -> None:
+    """silver.events with EXTRA_SESSION for ``users`` users on each of the three days up to EXTRA_DAY."""
+    schema = lake.schema_of(cfg, SILVER_EVENTS).struct()
+    rows = []
+    for day in (EXTRA_DAY - dt.timedelta(days=d) for d in (2, 1, 0)):
+        for user in range(1, users + 1):
+            for k, event_type in enumerate(EXTRA_SESSION):
+                time = dt.datetime.combine(day, dt.time(10, k), tzinfo=dt.UTC)
+                values = {
+                    "event_time": time, "event_date": day, "event_hour": 10, "event_type": event_type, "product_id": 100 + k,
+                    "category_id": 7, "category_code": "unknown", "brand": "unknown", "price": 9.5, "user_id": user,
+                    "category_code_origin": "source", "brand_origin": "source", "is_bot": False, "ingest_date": day,
+                }  # fmt: skip
+                rows.append(tuple(values.get(f.name) for f in schema.fields))
+    lake.write(spark.createDataFrame(rows, schema), cfg, SILVER_EVENTS)
+
+
+def test_an_extra_event_type_is_an_event_type_and_a_class_of_its_own(spark: SparkSession, config: Config, tmp_path: Path) -> None:
+    small = ("sequences.length=6", "sequences.lookback_days=3", "sequences.files_per_split=2", "sequences.min_item_events=1")
+    cfg = lake_config(config, tmp_path, *small, "events.extra_types={wishlist: 2.0}")
+    tiny_silver(spark, cfg)
+    r = run(Context(spark, cfg), SequencesParams(EXTRA_DAY))
+    m = read_manifest(r.path)
+    assert m["event_types"] == [*EVENT_TYPES, "wishlist"] and m["vocab"]["event_types"] == 6  # ids 1..5, 0 padding
+    assert m["next_event_classes"] == [*EVENT_TYPES, "wishlist", "exit"]
+    # Per user and day: view -> wishlist, wishlist -> cart, cart -> wishlist, wishlist -> purchase, purchase -> exit (class 5).
+    for split in SPLITS:
+        assert m["splits"][split]["next_event_counts"] == [0, 3, 0, 3, 6, 3]
+    test = split_frame(r, "test")
+    pairs = sorted((int(row.event_types[-1]), int(row.next_event)) for row in test.itertuples())
+    assert pairs == sorted([(1, 4), (5, 1), (2, 4), (5, 3), (4, 5)] * 3)
+    assert r.version != registry.model_version(EXTRA_DAY, cfg.sequences)  # another vocabulary, another dataset
+
+    # The type dropped from the config: its silver rows fail the build, naming it and the key to declare it under.
+    plain = lake_config(config, tmp_path, *small)
+    with pytest.raises(DataQualityError, match=r"event types outside the event vocabulary \(view, cart, remove_from_cart, purchase\): "
+                       r"'wishlist' \(18 events\); declare them in events\.extra_types"):  # fmt: skip
+        run(Context(spark, plain), SequencesParams(EXTRA_DAY))

@@ -234,10 +234,18 @@ LSTM_SCORES = Table(
         Field("p_next_remove_from_cart", DOUBLE, "probability that the next event is a remove-from-cart", "probability 0-1"),
         Field("p_next_purchase", DOUBLE, "probability that the next event is a purchase", "probability 0-1"),
         Field("p_exit", DOUBLE, "probability that the session ends after the last event", "probability 0-1"),
-        Field("predicted_next_event", STRING, "the most likely of view, cart, remove_from_cart, purchase, exit"),
+        Field("predicted_next_event", STRING, "the most likely of view, cart, remove_from_cart, purchase, the extra event types, exit"),
         Field("purchase_probability", DOUBLE, "probability of a purchase later in the current session", "probability 0-1"),
         Field("churn_probability", DOUBLE, "probability of no session in the featurize.label_horizon_days after the run date", "probability 0-1"),
         Field("model_version", STRING, "ml.model_runs model_version of the lstm model", nullable=False),
+        # Last: a table written before it existed gets it by an added column (Delta appends those), in the same place.
+        Field(
+            "p_next_extra",
+            FEATURE_MAP,
+            "probability that the next event is each of the site's own event types the model was trained with (events.extra_types), "
+            "by type; empty for a model without them. With p_next_view .. p_exit it sums to 1",
+            "probability 0-1",
+        ),
     ),
 )
 
@@ -262,7 +270,12 @@ LSTM_METRICS = Table(
         ),
         Field("test_rows", LONG, "test samples the next-event and purchase metrics are over", "samples"),
         Field("next_event_accuracy", DOUBLE, "share of test samples whose next event is predicted right", "0-1"),
-        Field("next_event_macro_f1", DOUBLE, "F1 averaged over the five next-event classes (view, cart, remove, purchase, exit)", "0-1"),
+        Field(
+            "next_event_macro_f1",
+            DOUBLE,
+            "F1 averaged over the next-event classes (view, cart, remove, purchase, the extra event types, exit) in the test labels or predictions",
+            "0-1",
+        ),
         Field("purchase_roc_auc", DOUBLE, "ROC-AUC of a later purchase in the session", "0-1"),
         Field("churn_roc_auc", DOUBLE, "ROC-AUC of churn (gold.labels) on the churn_rows users of the test days", "0-1"),
         Field("churn_rows", LONG, "test users with a churn label (one per user and test day: their last sample)", "users"),

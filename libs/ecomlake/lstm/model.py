@@ -3,8 +3,9 @@
 Each sample is a user's last ``L`` events up to an anchor event, left-padded, so position ``L - 1`` always holds
 the anchor. Every position is embedded (event type, product, category; id 0 is padding and embeds to zeros) and
 concatenated with its two numeric features (log price, log gap); the LSTM's output at the last position feeds
-three heads: the next event (5 classes: view, cart, remove_from_cart, purchase, exit), a later purchase in the
-session (1 logit) and churn (1 logit; rows with an unknown churn label, -1, are masked out of the loss).
+three heads: the next event (the dataset's ``next_event_classes``: view, cart, remove_from_cart, purchase, the
+site's extra event types, exit), a later purchase in the session (1 logit) and churn (1 logit; rows with an
+unknown churn label, -1, are masked out of the loss).
 
 Checkpoints are plain ``torch.save`` dictionaries, written atomically (a temporary file, then ``os.replace``),
 so a crash never leaves a half-written ``last.pt``. ``load_model`` + ``predict`` are all scoring needs: no
@@ -47,16 +48,18 @@ PREDICT_CHUNK = 4096  # rows per forward pass in predict (bounds memory on large
 class SequenceModel(nn.Module):
     """Embeddings + LSTM + next-event / purchase / churn heads, sized by ``LstmConfig`` and the dataset's vocabularies.
 
-    ``vocab`` maps ``event_types``, ``items`` and ``categories`` to their sizes (ids ``0..size-1``, 0 = padding).
-    ``forward`` returns ``{"next_event": n x 5 logits, "purchase": n logits, "churn": n logits}``.
+    ``vocab`` maps ``event_types``, ``items`` and ``categories`` to their sizes (ids ``0..size-1``, 0 = padding);
+    ``next_event_classes`` names the next-event classes (the manifest's). ``forward`` returns
+    ``{"next_event": n x classes logits, "purchase": n logits, "churn": n logits}``.
     """
 
-    def __init__(self, cfg: LstmConfig, vocab: Mapping[str, int]) -> None:
+    def __init__(self, cfg: LstmConfig, vocab: Mapping[str, int], next_event_classes: Sequence[str] = NEXT_EVENT_CLASSES) -> None:
         super().__init__()
         missing = [k for k in VOCAB_KEYS if k not in vocab]
         if missing:
             raise ValueError(f"vocab lacks {missing}; expected sizes for {list(VOCAB_KEYS)}")
         self.vocab = {k: int(vocab[k]) for k in VOCAB_KEYS}
+        self.next_event_classes = tuple(next_event_classes)
         self.event_embedding = nn.Embedding(self.vocab["event_types"], cfg.event_embedding, padding_idx=0)
         self.item_embedding = nn.Embedding(self.vocab["items"], cfg.item_embedding, padding_idx=0)
         self.category_embedding = nn.Embedding(self.vocab["categories"], cfg.category_embedding, padding_idx=0)
@@ -69,7 +72,7 @@ class SequenceModel(nn.Module):
             dropout=cfg.dropout if cfg.layers > 1 else 0.0,  # torch applies it between layers only
         )
         self.dropout = nn.Dropout(cfg.dropout)
-        self.next_event_head = nn.Linear(cfg.hidden_size, len(NEXT_EVENT_CLASSES))
+        self.next_event_head = nn.Linear(cfg.hidden_size, len(self.next_event_classes))
         self.purchase_head = nn.Linear(cfg.hidden_size, 1)
         self.churn_head = nn.Linear(cfg.hidden_size, 1)
 
@@ -234,9 +237,22 @@ def config_from_dict(raw: Mapping[str, Any]) -> LstmConfig:
     return LstmConfig(**dict(raw))
 
 
-def build_model(cfg: LstmConfig, vocab: Mapping[str, int]) -> SequenceModel:
+def build_model(cfg: LstmConfig, vocab: Mapping[str, int], next_event_classes: Sequence[str] = NEXT_EVENT_CLASSES) -> SequenceModel:
     """A fresh ``SequenceModel`` (seed torch first for the same initial weights everywhere)."""
-    return SequenceModel(cfg, vocab)
+    return SequenceModel(cfg, vocab, next_event_classes)
+
+
+def manifest_classes(manifest: Mapping[str, Any]) -> tuple[str, ...]:
+    """A dataset manifest's (or a checkpoint's) next-event classes; the five of NEXT_EVENT_CLASSES for one written before it named them."""
+    return tuple(manifest.get("next_event_classes") or NEXT_EVENT_CLASSES)
+
+
+def model_from_checkpoint(ckpt: Mapping[str, Any]) -> SequenceModel:
+    """The model of a checkpoint's dictionary (``load_checkpoint``), in eval mode: sized by its config, vocab and classes."""
+    model = SequenceModel(config_from_dict(ckpt["config"]), ckpt["vocab"], manifest_classes(ckpt))
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return model
 
 
 def load_model(path: str | os.PathLike[str]) -> tuple[SequenceModel, dict[str, Any]]:
@@ -253,10 +269,7 @@ def load_model(path: str | os.PathLike[str]) -> tuple[SequenceModel, dict[str, A
     if path.is_dir():
         path = path / "best.pt"
     ckpt = load_checkpoint(path)
-    cfg = config_from_dict(ckpt["config"])
-    model = SequenceModel(cfg, ckpt["vocab"])
-    model.load_state_dict(ckpt["model"])
-    model.eval()
+    model = model_from_checkpoint(ckpt)
     meta = {k: ckpt.get(k) for k in ("config", "vocab", "sequence_length", "dataset_version", "next_event_classes", "epoch", "best_val_loss")}
     return model, meta
 
@@ -264,9 +277,10 @@ def load_model(path: str | os.PathLike[str]) -> tuple[SequenceModel, dict[str, A
 def predict(model: nn.Module, batch: Mapping[str, Any] | pd.DataFrame, chunk_rows: int = PREDICT_CHUNK) -> dict[str, NDArray[Any]]:
     """Probabilities for a batch of sequences (numpy n x L arrays, or pandas columns of arrays, per FEATURES).
 
-    Returns ``next_event_probs`` (n x 5, float32, classes in NEXT_EVENT_CLASSES order), ``purchase_probability``
+    Returns ``next_event_probs`` (n x classes, float32, in the model's ``next_event_classes`` order), ``purchase_probability``
     and ``churn_probability`` (n). Runs without gradients in eval mode on the model's device, and puts the
-    model back in the mode it was in.
+    model back in the mode it was in. Event type ids beyond the model's vocabulary (a type it was not trained
+    on) are a ValueError.
     """
     inner = unwrap(model)
     device = next(inner.parameters()).device
@@ -274,6 +288,14 @@ def predict(model: nn.Module, batch: Mapping[str, Any] | pd.DataFrame, chunk_row
     inner.eval()
     arrays = {c: _matrix(batch[c], np.float32 if c in NUMERIC_FEATURES else np.int64) for c in FEATURES}
     n = len(arrays[FEATURES[0]])
+    embedding, head = inner.get_submodule("event_embedding"), inner.get_submodule("next_event_head")
+    assert isinstance(embedding, nn.Embedding) and isinstance(head, nn.Linear)
+    known = embedding.num_embeddings
+    if arrays["event_types"].size and int(arrays["event_types"].max()) >= known:
+        raise ValueError(
+            f"event type id {int(arrays['event_types'].max())} is beyond the model's {known - 1} event types; "
+            "number event types by the vocabulary of the dataset the model was trained on (its manifest's event_types)"
+        )
     probs, purchase, churn = [], [], []
     try:
         with torch.no_grad():
@@ -287,7 +309,7 @@ def predict(model: nn.Module, batch: Mapping[str, Any] | pd.DataFrame, chunk_row
         inner.train(was_training)
     if not probs:
         return {
-            "next_event_probs": np.zeros((0, len(NEXT_EVENT_CLASSES)), np.float32),
+            "next_event_probs": np.zeros((0, head.out_features), np.float32),
             "purchase_probability": np.zeros(0, np.float32),
             "churn_probability": np.zeros(0, np.float32),
         }

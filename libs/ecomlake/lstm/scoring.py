@@ -4,13 +4,17 @@ The sequences are built by the same transforms as the training data (``ecomlake.
 with the vocabularies saved beside the dataset the model was trained on, so an id means the same
 thing at scoring time. The checkpoint travels to the executors as a broadcast of its bytes: no
 shared filesystem is needed, and each Python worker builds the model once per partition.
+
+Event types are numbered by the vocabulary of the model's dataset (its manifest's ``event_types``). The
+next-event probabilities of the four canonical types and exit have columns of their own; those of a site's
+extra event types (``events.extra_types``, classes of the model's) go to the ``p_next_extra`` map, by type.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import pandas as pd
 from pyspark.sql import DataFrame, Window
@@ -19,28 +23,44 @@ from pyspark.sql import functions as F
 from ecomlake.catalog import LSTM_SCORES
 from ecomlake.config import Config
 from ecomlake.sequences import build
-from ecomlake.vocabulary import NEXT_EVENT_CLASSES
+from ecomlake.vocabulary import EXIT, NEXT_EVENT_CLASSES
 
 SCORE_COLUMNS = ("user_id", "anchor_time", "length", *build.STEP_COLUMNS)
 
 
 def latest_sequences(
-    silver: DataFrame, items: DataFrame, categories: DataFrame, config: Config, run_date: dt.date, length: int, unit: str
+    silver: DataFrame,
+    items: DataFrame,
+    categories: DataFrame,
+    config: Config,
+    run_date: dt.date,
+    length: int,
+    unit: str,
+    event_types: Sequence[str] | None = None,
 ) -> DataFrame:
     """One row per user with events in the lookback days up to ``run_date``: their newest sequence, padded.
 
-    ``items`` and ``categories`` are the vocabularies saved with the dataset the model was trained on.
+    ``items`` and ``categories`` are the vocabularies saved with the dataset the model was trained on, and
+    ``event_types`` its event vocabulary (the manifest's ``event_types``; default ``config.events.types``).
+    An event of another type in the lookback days is a DataQualityError: the model has no id for it.
     Only each user's last ``length + 1`` events are sessionised and windowed (the extra one gives the
     oldest event its real time gap), instead of the whole lookback.
     """
     sc = config.sequences
+    types = tuple(event_types) if event_types is not None else config.events.types
     first_anchor = run_date - dt.timedelta(days=sc.lookback_days - 1)
     events = build.context_events(silver, first_anchor, run_date, sc.lookback_days, sc.include_bots)
+    build.check_event_types(
+        events,
+        types,
+        f"score-lstm {run_date}: the silver events scored",
+        "the model knows only these: declare them in events.extra_types, then rebuild the sequences and retrain (ecomlake sequences, train-lstm)",
+    )
     newest_first = Window.partitionBy("user_id").orderBy(*[F.col(c).desc() for c in build.EVENT_ORDER])
     recent = events.withColumn("_n", F.row_number().over(newest_first)).where(F.col("_n") <= length + 1).drop("_n")
     fc = config.featurize
     return (
-        build.steps(build.with_vocabulary_ids(recent, items, categories), unit, length, fc.session_gap_minutes, fc.dwell_cap_seconds)
+        build.steps(build.with_vocabulary_ids(recent, items, categories), unit, length, fc.session_gap_minutes, fc.dwell_cap_seconds, types)
         .where(F.col("is_user_last") & (F.col("anchor_date") >= F.lit(first_anchor)))
         .transform(build.padded, length)
         .select(*SCORE_COLUMNS)
@@ -48,29 +68,32 @@ def latest_sequences(
 
 
 def score_sequences(sequences: DataFrame, checkpoint: bytes, model_version: str, run_date: dt.date) -> DataFrame:
-    """gold.lstm_scores rows: ``sequences`` (``latest_sequences``) through the checkpoint's model."""
+    """gold.lstm_scores rows: ``sequences`` (``latest_sequences``) through the checkpoint's model.
+
+    The model's classes come from the checkpoint: each canonical class and exit fills its column, the
+    extra event types the ``p_next_extra`` map (empty for a model without them).
+    """
     broadcast = sequences.sparkSession.sparkContext.broadcast(checkpoint)
-    classes = NEXT_EVENT_CLASSES
 
     def score(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         import torch
 
-        from ecomlake.lstm.model import SequenceModel, config_from_dict, predict
+        from ecomlake.lstm.model import model_from_checkpoint, predict
 
         torch.set_num_threads(1)  # one Python worker per core already
-        ckpt = torch.load(io.BytesIO(broadcast.value), map_location="cpu", weights_only=True)
-        model = SequenceModel(config_from_dict(ckpt["config"]), ckpt["vocab"])
-        model.load_state_dict(ckpt["model"])
-        model.eval()
+        model = model_from_checkpoint(torch.load(io.BytesIO(broadcast.value), map_location="cpu", weights_only=True))
+        classes = model.next_event_classes
+        extras = [(i, c) for i, c in enumerate(classes) if c not in NEXT_EVENT_CLASSES]
         for batch in batches:
             p = predict(model, batch)
-            probs = p["next_event_probs"]
+            probs = p["next_event_probs"].astype("float64")
             yield pd.DataFrame(
                 {
                     "user_id": batch["user_id"],
                     "last_event_time": batch["anchor_time"],
                     "sequence_events": batch["length"],
-                    **{_probability_column(c): probs[:, i].astype("float64") for i, c in enumerate(classes)},
+                    **{_probability_column(c): probs[:, classes.index(c)] for c in NEXT_EVENT_CLASSES},
+                    "p_next_extra": [{c: float(row[i]) for i, c in extras} for row in probs],
                     "predicted_next_event": [classes[i] for i in probs.argmax(axis=1)],
                     "purchase_probability": p["purchase_probability"].astype("float64"),
                     "churn_probability": p["churn_probability"].astype("float64"),
@@ -80,8 +103,8 @@ def score_sequences(sequences: DataFrame, checkpoint: bytes, model_version: str,
     output = ", ".join(
         [
             "user_id long, last_event_time timestamp, sequence_events int",
-            *[f"{_probability_column(c)} double" for c in classes],
-            "predicted_next_event string, purchase_probability double, churn_probability double",
+            *[f"{_probability_column(c)} double" for c in NEXT_EVENT_CLASSES],
+            "p_next_extra map<string, double>, predicted_next_event string, purchase_probability double, churn_probability double",
         ]
     )
     scored = sequences.mapInPandas(score, output)
@@ -91,4 +114,4 @@ def score_sequences(sequences: DataFrame, checkpoint: bytes, model_version: str,
 
 
 def _probability_column(next_event: str) -> str:
-    return "p_exit" if next_event == "exit" else f"p_next_{next_event}"
+    return "p_exit" if next_event == EXIT else f"p_next_{next_event}"

@@ -55,6 +55,7 @@ from ecomlake.lstm.model import (
     forward_batch,
     load_checkpoint,
     loss_sums,
+    manifest_classes,
     next_event_weights,
     save_checkpoint,
     to_tensors,
@@ -62,7 +63,6 @@ from ecomlake.lstm.model import (
 )
 from ecomlake.lstm.readers import RowShortfallError, open_batches, rows_per_shard
 from ecomlake.manifest import read_manifest
-from ecomlake.vocabulary import NEXT_EVENT_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +237,8 @@ def _check_resumable(ckpt: Mapping[str, Any], spec: TrainSpec, cfg: LstmConfig, 
         problems.append("vocab")
     if ckpt.get("sequence_length") != manifest["sequence_length"]:
         problems.append("sequence_length")
+    if manifest_classes(ckpt) != manifest_classes(manifest):
+        problems.append("next_event_classes")
     if ckpt.get("dataset_version") != manifest["dataset_version"]:
         problems.append(f"dataset_version ({ckpt.get('dataset_version')} vs {manifest['dataset_version']})")
     if problems:
@@ -316,6 +318,12 @@ def train_next_weights(manifest: Mapping[str, Any], cfg: LstmConfig) -> torch.Te
     counts = manifest["splits"][TRAIN].get("next_event_counts")
     if not cfg.balance_next_event or not counts:
         return None
+    classes = manifest_classes(manifest)
+    if len(counts) != len(classes):
+        raise DataQualityError(
+            f"the manifest counts {len(counts)} next-event classes in the train split but names {len(classes)} ({', '.join(classes)}); "
+            "rebuild the dataset"
+        )
     return next_event_weights(counts)
 
 
@@ -422,7 +430,7 @@ def _train(spec: TrainSpec, cfg: LstmConfig, comm: Comm, started_at: float) -> d
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads_per_proc)
     run = _Run.open(spec, cfg, comm)
-    model: torch.nn.Module = SequenceModel(cfg, spec.manifest["vocab"]).to(comm.device)
+    model: torch.nn.Module = SequenceModel(cfg, spec.manifest["vocab"], manifest_classes(spec.manifest)).to(comm.device)
     lr = cfg.learning_rate * comm.size
     optimizer: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     ckpt_dir = Path(spec.checkpoint_dir)
@@ -474,7 +482,7 @@ def _write_checkpoints(
         vocab=dict(manifest["vocab"]),
         sequence_length=int(manifest["sequence_length"]),
         dataset_version=manifest["dataset_version"],
-        next_event_classes=list(manifest.get("next_event_classes", NEXT_EVENT_CLASSES)),
+        next_event_classes=list(manifest_classes(manifest)),
         world_size=comm.size,
         backend=comm.backend,
     )

@@ -14,20 +14,26 @@ anchor's session targets are known once its day is in silver.
 
 Ids become vocabulary indexes: 0 is padding, 1 is out-of-vocabulary (a product or category too rare in
 the train days, or unknown), 2.. the vocabulary, most frequent first.
+
+Event types are numbered by the event vocabulary (``config.events.types``: view, cart, remove_from_cart,
+purchase, then the site's ``events.extra_types`` in declared order): ids 1..N, 0 is padding; next_event
+classes are 0..N-1 for the types and N for exit. The four canonical types keep ids 1..4 whatever the extras,
+so a dataset built without extras means the same as before they existed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from ecomlake.errors import DataQualityError
 from ecomlake.featurize.columns import seconds_between
 from ecomlake.featurize.sessions import assign_sessions
-from ecomlake.vocabulary import EVENT_TYPES, NEXT_EVENT_CLASSES, PURCHASE, SILVER_EVENT_COLUMNS
+from ecomlake.vocabulary import EVENT_TYPES, EXIT, PURCHASE, SILVER_EVENT_COLUMNS
 
-# Event types are ids 1..4 of the event_types column in EVENT_TYPES order; next_event classes 0..4 in NEXT_EVENT_CLASSES order.
 PAD, OOV = 0, 1
 FIRST_VOCAB_INDEX = 2
 
@@ -72,31 +78,48 @@ def with_vocabulary_ids(events: DataFrame, items: DataFrame, categories: DataFra
     )
 
 
-def event_type_id(column: Column) -> Column:
-    """1 view, 2 cart, 3 remove_from_cart, 4 purchase."""
+def next_event_classes(event_types: Sequence[str]) -> tuple[str, ...]:
+    """The next-event classes of an event vocabulary: its types in id order, then exit."""
+    return (*event_types, EXIT)
+
+
+def event_type_id(column: Column, event_types: Sequence[str] = EVENT_TYPES) -> Column:
+    """The type's id: its 1-based position in ``event_types`` (1 view, 2 cart, 3 remove_from_cart, 4 purchase, 5.. the extras); NULL if absent."""
     ids = F.lit(None).cast("int")
-    for i, name in reversed(list(enumerate(EVENT_TYPES, start=1))):
+    for i, name in reversed(list(enumerate(event_types, start=1))):
         ids = F.when(column == name, F.lit(i)).otherwise(ids)
     return ids
 
 
-def steps(events: DataFrame, unit: str, length: int, gap_minutes: int, dwell_cap_seconds: int) -> DataFrame:
+def check_event_types(events: DataFrame, event_types: Sequence[str], where: str, remedy: str) -> None:
+    """Raise DataQualityError naming the event types of ``events`` outside ``event_types`` (with their counts).
+
+    Such an event has no id, and as a next event it would pass for an exit: silver rows of a type since
+    removed from ``events.extra_types`` fail the build rather than change the dataset's meaning quietly.
+    """
+    rows = events.where(~F.col("event_type").isin(*event_types)).groupBy("event_type").count().orderBy("event_type").collect()
+    if rows:
+        found = ", ".join(f"{r['event_type']!r} ({r['count']:,} events)" for r in rows)
+        raise DataQualityError(f"{where} holds event types outside the event vocabulary ({', '.join(event_types)}): {found}; {remedy}")
+
+
+def steps(events: DataFrame, unit: str, length: int, gap_minutes: int, dwell_cap_seconds: int, event_types: Sequence[str] = EVENT_TYPES) -> DataFrame:
     """One row per event with its context (the last ``length`` steps up to it) and its session targets.
 
-    ``events`` are silver events with ``item_index``/``category_index``; the result has user_id,
-    anchor_time, anchor_date, session_id, context (array of step structs, oldest first),
-    next_event and purchase_label.
+    ``events`` are silver events with ``item_index``/``category_index``, every type one of ``event_types``
+    (``check_event_types``); the result has user_id, anchor_time, anchor_date, session_id, context (array
+    of step structs, oldest first), next_event and purchase_label.
     """
     sessioned = events.transform(assign_sessions, gap_minutes, dwell_cap_seconds)
     in_session = Window.partitionBy("user_id", "session_id").orderBy(*EVENT_ORDER)
     context_keys = ("user_id",) if unit == "user" else ("user_id", "session_id")
     in_context = Window.partitionBy(*context_keys).orderBy(*EVENT_ORDER)
     next_type = F.lead("event_type").over(in_session)
-    next_event = F.coalesce(event_type_id(next_type) - 1, F.lit(NEXT_EVENT_CLASSES.index("exit")))
+    next_event = F.coalesce(event_type_id(next_type, event_types) - 1, F.lit(len(event_types)))  # no next event: exit, the last class
     purchase_later = F.max((F.col("event_type") == PURCHASE).cast("int")).over(in_session.rowsBetween(1, Window.unboundedFollowing))
     previous_time = F.lag("event_time").over(in_context)
     step = F.struct(
-        event_type_id(F.col("event_type")).alias("event_type"),
+        event_type_id(F.col("event_type"), event_types).alias("event_type"),
         F.col("item_index").alias("item"),
         F.col("category_index").alias("category"),
         F.coalesce(F.log1p(F.greatest(F.col("price"), F.lit(0.0))), F.lit(0.0)).cast("float").alias("price"),

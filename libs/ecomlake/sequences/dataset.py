@@ -4,7 +4,7 @@ Layout of a dataset version (``<lake.root>/models/sequences/<version>/``, see ``
 
     train/ validation/ test/     plain Parquet, ``sequences.files_per_split`` files (row groups) each
     vocab/items/ vocab/categories/   (id, index, events): the id -> index maps the model was fed
-    _manifest/                   sequence length, classes, vocabulary sizes, exact rows per split (ecomlake.manifest)
+    _manifest/                   sequence length, event types and classes, vocabulary sizes, exact rows per split (ecomlake.manifest)
 
 Not a Delta table: Petastorm and pyarrow read the folders directly, and a Delta log would let them
 see removed files. Instead the whole version is written under a temporary name and renamed into
@@ -26,7 +26,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ecomlake.manifest import write_manifest
-from ecomlake.vocabulary import EVENT_TYPES, NEXT_EVENT_CLASSES, SPLITS
+from ecomlake.vocabulary import SPLITS
 
 
 class SplitSummary(TypedDict):
@@ -36,7 +36,7 @@ class SplitSummary(TypedDict):
     files: int
     first_date: str | None
     last_date: str | None
-    next_event_counts: list[int]  # per next-event class, in NEXT_EVENT_CLASSES order
+    next_event_counts: list[int]  # per next-event class, in the manifest's next_event_classes order
 
 
 class Manifest(TypedDict):
@@ -46,13 +46,13 @@ class Manifest(TypedDict):
     run_date: str
     sequence_length: int
     unit: str
-    event_types: list[str]
-    next_event_classes: list[str]
+    event_types: list[str]  # the event vocabulary in id order (id = position + 1; 0 is padding)
+    next_event_classes: list[str]  # event_types, then exit: next_event is an index into it
     split_days: dict[str, str]
     label_horizon_days: int
     config: dict[str, Any]
     splits: dict[str, SplitSummary]
-    vocab: dict[str, int]
+    vocab: dict[str, int]  # sizes (ids 0..size-1): event_types (len(event_types) + 1), items, categories
 
 
 DATASET = "sequences"  # the datasets' name in ml.model_runs and under <lake.root>/models/
@@ -77,10 +77,10 @@ def write_dataset(
 ) -> Manifest:
     """Write ``samples`` (with ``split``) and ``vocabularies`` to ``path`` atomically; return the manifest written.
 
-    The manifest is ``header`` with ``splits`` (exact rows, files, first/last anchor day and next-event class counts per split) and
-    ``vocab`` sizes added. Rows are hash-partitioned (evenly, by user and anchor time) and sorted within
-    files, so a re-run writes the same files. ``check`` sees the manifest before the rename; if it raises (or anything
-    fails), the temporary folder is deleted and an existing version stays as it was.
+    The manifest is ``header`` (with ``event_types`` and ``next_event_classes``) with ``splits`` (exact rows, files, first/last
+    anchor day and next-event class counts per split) and ``vocab`` sizes added. Rows are hash-partitioned (evenly, by user
+    and anchor time) and sorted within files, so a re-run writes the same files. ``check`` sees the manifest before the
+    rename; if it raises (or anything fails), the temporary folder is deleted and an existing version stays as it was.
     """
     tmp = f"{path}.tmp-{run_id}"
     try:
@@ -97,6 +97,7 @@ def write_dataset(
 def _write(
     spark: SparkSession, samples: DataFrame, vocabularies: dict[str, DataFrame], tmp: str, files_per_split: int, header: dict[str, Any]
 ) -> Manifest:
+    classes = len(header["next_event_classes"])
     samples = samples.persist(StorageLevel.MEMORY_AND_DISK)  # read once per split
     try:
         splits = {}
@@ -113,14 +114,14 @@ def _write(
                 F.count(F.lit(1)).alias("rows"),
                 F.min("anchor_date").alias("first"),
                 F.max("anchor_date").alias("last"),
-                *[F.count(F.when(F.col("next_event") == i, True)).alias(f"next_{i}") for i in range(len(NEXT_EVENT_CLASSES))],
+                *[F.count(F.when(F.col("next_event") == i, True)).alias(f"next_{i}") for i in range(classes)],
             ).collect()[0]  # an aggregate: one row
             splits[split] = {
                 "rows": int(stats["rows"]),
                 "files": len(written.inputFiles()),
                 "first_date": str(stats["first"]) if stats["first"] else None,
                 "last_date": str(stats["last"]) if stats["last"] else None,
-                "next_event_counts": [int(stats[f"next_{i}"]) for i in range(len(NEXT_EVENT_CLASSES))],
+                "next_event_counts": [int(stats[f"next_{i}"]) for i in range(classes)],
             }
     finally:
         samples.unpersist()
@@ -128,8 +129,9 @@ def _write(
     for name, vocab in vocabularies.items():
         vocab.coalesce(1).write.mode("overwrite").parquet(f"{tmp}/vocab/{name}")
         sizes[name] = int(spark.read.parquet(f"{tmp}/vocab/{name}").agg(F.max("index")).collect()[0][0] or 1) + 1
+    sizes = {"event_types": len(header["event_types"]) + 1, **sizes}  # ids 1..N of the event vocabulary, 0 padding
     # The header's keys are the rest of Manifest's (sequences.job builds it); mypy cannot see through the ** of a dict.
-    result: Manifest = {**header, "splits": splits, "vocab": {"event_types": len(EVENT_TYPES) + 1, **sizes}}  # type: ignore[typeddict-item]
+    result: Manifest = {**header, "splits": splits, "vocab": sizes}  # type: ignore[typeddict-item]
     write_manifest(tmp, result, spark)
     return result
 

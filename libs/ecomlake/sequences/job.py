@@ -28,7 +28,7 @@ from ecomlake.job import Context, SparkJob, iso_date
 from ecomlake.ml import registry
 from ecomlake.sequences import build
 from ecomlake.sequences.dataset import DATASET, Manifest, write_dataset
-from ecomlake.vocabulary import EVENT_TYPES, NEXT_EVENT_CLASSES, SPLITS
+from ecomlake.vocabulary import SPLITS
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,12 @@ def run(ctx: Context, params: SequencesParams) -> SequencesResult:
             f"no silver events from {first_anchor} to {run_date} in {SILVER_EVENTS.qualified_name(config.lake)}; run ingest and clean first"
         )
     labels = lake.read(spark, config, LABELS, missing="empty").where(F.col("cutoff_date").between(F.lit(first_anchor), F.lit(run_date)))
+    event_types = config.events.types  # ids 1..N in this order; the extras are classes of their own
+    context_start = first_anchor - dt.timedelta(days=sc.lookback_days)
+    build.check_event_types(
+        events, event_types, f"sequences {run_date}: {SILVER_EVENTS.qualified_name(config.lake)} ({context_start}..{run_date})",
+        "declare them in events.extra_types (with their interaction weight), or re-run clean for their days to quarantine them",
+    )  # fmt: skip
     train_events = events.where(F.col("event_date") <= F.lit(last_train))
     vocabularies = {
         "items": build.vocabulary(train_events, "product_id", sc.min_item_events, sc.max_items).cache(),  # joined to the events and written
@@ -96,6 +102,7 @@ def run(ctx: Context, params: SequencesParams) -> SequencesResult:
             sc.length,
             fc.session_gap_minutes,
             fc.dwell_cap_seconds,
+            event_types,
         )
         .where(F.col("anchor_date") >= F.lit(first_anchor))
         .transform(build.sampled, sc.anchor_fraction)
@@ -103,11 +110,12 @@ def run(ctx: Context, params: SequencesParams) -> SequencesResult:
         .transform(build.with_split, run_date, sc.validation_days, sc.test_days)
         .transform(build.padded, sc.length)
     )
-    version = registry.model_version(run_date, sc)
+    # The extras are part of the version: a dataset with other classes is another dataset. Without extras, versions stay as they were.
+    version = registry.model_version(run_date, sc, *([f"event_types={','.join(event_types)}"] if config.events.extra_types else []))
     path = registry.artifact_path(config, DATASET, version)
     header = {
         "dataset_version": version, "run_date": str(run_date), "sequence_length": sc.length, "unit": sc.unit,
-        "event_types": list(EVENT_TYPES), "next_event_classes": list(NEXT_EVENT_CLASSES),
+        "event_types": list(event_types), "next_event_classes": list(build.next_event_classes(event_types)),
         "split_days": {"train_last": str(last_train), "validation_last": str(last_validation), "first_anchor": str(first_anchor)},
         "label_horizon_days": fc.label_horizon_days, "config": dataclasses.asdict(sc),
     }  # fmt: skip

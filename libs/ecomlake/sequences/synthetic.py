@@ -3,14 +3,15 @@
 ``write_synthetic_dataset`` writes what ``ecomlake sequences`` writes (``<dir>/{train,validation,test}/part-*.parquet``
 plus Spark's ``_SUCCESS`` and ``.crc`` leftovers, and the manifest in ``<dir>/_manifest/``) with pyarrow, with a learnable
 structure: the next event depends on the anchor (last) event type, a later purchase on carts near the anchor, and
-churn on the last gap, so a trained model beats the majority class.
+churn on the last gap, so a trained model beats the majority class. ``extra_types`` adds a site's own event types
+(``events.extra_types``): ids 5.. and next-event classes of their own, before exit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from ecomlake.manifest import write_manifest
-from ecomlake.vocabulary import NEXT_EVENT_CLASSES, SPLITS
+from ecomlake.vocabulary import EVENT_TYPES, EXIT, SPLITS
 
 CATEGORIES = 10  # real categories; ids 2..CATEGORIES+1 (0 pad, 1 unknown)
 ITEMS_PER_CATEGORY = 6
@@ -62,22 +63,42 @@ SCHEMA = pa.schema(
 )
 
 
+def _rules(extras: int) -> tuple[NDArray[Any], NDArray[Any]]:
+    """The chain and next-event matrices with ``extras`` extra event types (the plain ones without).
+
+    A canonical type leads to each extra type now and then; an extra type is mostly followed by itself or a
+    cart (say, a wishlist), so its class is learnable.
+    """
+    if not extras:
+        return _CHAIN, _NEXT
+    share = 0.1 / extras
+    to_extra = np.full((len(_CHAIN), extras), share)
+    chain = np.vstack([np.hstack([_CHAIN * 0.9, to_extra]), np.tile([0.3, 0.2, 0.0, 0.0, *[0.5 / extras] * extras], (extras, 1))])
+    nxt = np.hstack([_NEXT[:, :4] * 0.9, to_extra, _NEXT[:, 4:] * 0.9])
+    own = np.zeros((extras, 4 + extras + 1))
+    own[:, 1], own[:, -1] = 0.25, 0.15
+    own[np.arange(extras), 4 + np.arange(extras)] = 0.6
+    return chain, np.vstack([nxt, own])
+
+
 def _sample_rows(rng: np.random.Generator, cum: NDArray[Any], state: NDArray[Any]) -> NDArray[Any]:
     """One draw per row from the categorical distribution ``cum[state]`` (cumulative probabilities)."""
     u = rng.random(len(state))[:, None]
     return (u > cum[state]).sum(axis=1)
 
 
-def synthetic_split(n: int, length: int, seed: int, *, next_shift: int = 0) -> pa.Table:
-    """``n`` sequences of ``length`` events; ``next_shift`` rotates the next-event rule (a split that contradicts train)."""
+def synthetic_split(n: int, length: int, seed: int, *, next_shift: int = 0, extras: int = 0) -> pa.Table:
+    """``n`` sequences of ``length`` events; ``next_shift`` rotates the next-event rule (a split that contradicts train);
+    ``extras`` extra event types (ids 5.., classes 4.. before exit)."""
     rng = np.random.default_rng(seed)
     lengths = rng.integers(1, length + 1, n)
-    chain_cum, next_cum = np.cumsum(_CHAIN, axis=1), np.cumsum(_NEXT, axis=1)
+    chain, rules = _rules(extras)
+    chain_cum, next_cum = np.cumsum(chain, axis=1), np.cumsum(rules, axis=1)
     types = np.zeros((n, length), dtype=np.int32)
     state = rng.integers(0, 2, n)  # a view or a cart first
     for pos in range(length):
         types[:, pos] = state + 1
-        state = np.minimum(_sample_rows(rng, chain_cum, state), 3)
+        state = np.minimum(_sample_rows(rng, chain_cum, state), len(chain) - 1)
     is_pad = np.arange(length)[None, :] < (length - lengths)[:, None]
     types[is_pad] = 0
 
@@ -95,7 +116,7 @@ def synthetic_split(n: int, length: int, seed: int, *, next_shift: int = 0) -> p
     gaps[is_pad] = 0.0
 
     anchor = types[:, -1] - 1
-    next_event = (_sample_rows(rng, next_cum, anchor) + next_shift) % 5
+    next_event = (_sample_rows(rng, next_cum, anchor) + next_shift) % rules.shape[1]
     cart_near = (types[:, -3:] == 2).any(axis=1)
     purchase = (next_event == 3) | (cart_near & (rng.random(n) < 0.4))
     churn = (gaps[:, -1] > 6.0) ^ (rng.random(n) < 0.1)
@@ -146,16 +167,19 @@ def write_synthetic_dataset(
     files: int = 4,
     row_groups_per_file: int = 2,
     validation_shift: int = 0,
+    extra_types: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Write a sequences dataset at ``root`` and return its manifest (also written to ``root/_manifest``).
 
     Each split has ``files`` files of ``row_groups_per_file`` row groups; ``validation_shift`` rotates the validation
-    split's next-event rule, so training makes its loss worse (to make early stopping certain).
+    split's next-event rule, so training makes its loss worse (to make early stopping certain); ``extra_types`` are
+    event types beside the four, as ``events.extra_types`` declares them (the manifest then names them).
     """
     rows = dict.fromkeys(SPLITS, rows_per_split) if isinstance(rows_per_split, int) else dict(rows_per_split)
     splits = {}
     for k, split in enumerate(SPLITS):
-        table = synthetic_split(rows[split], length, seed * 31 + k, next_shift=validation_shift if split == "validation" else 0)
+        shift = validation_shift if split == "validation" else 0
+        table = synthetic_split(rows[split], length, seed * 31 + k, next_shift=shift, extras=len(extra_types))
         write_split(table, root / split, files, row_groups_per_file)
         dates = table.column("anchor_date").to_pylist()
         first, last = (str(min(dates)), str(max(dates))) if dates else (None, None)
@@ -165,8 +189,9 @@ def write_synthetic_dataset(
         "run_date": "2019-10-07",
         "sequence_length": length,
         "unit": "user",
-        "next_event_classes": list(NEXT_EVENT_CLASSES),
-        "vocab": {"event_types": 5, "items": 2 + CATEGORIES * ITEMS_PER_CATEGORY, "categories": 2 + CATEGORIES},
+        "event_types": [*EVENT_TYPES, *extra_types],
+        "next_event_classes": [*EVENT_TYPES, *extra_types, EXIT],
+        "vocab": {"event_types": len(EVENT_TYPES) + len(extra_types) + 1, "items": 2 + CATEGORIES * ITEMS_PER_CATEGORY, "categories": 2 + CATEGORIES},
         "splits": splits,
     }
     write_manifest(str(root), manifest)
