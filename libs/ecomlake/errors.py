@@ -3,6 +3,11 @@
 Exit codes (documented in the README, relied on by schedulers):
     0 success, 1 unexpected failure (a bug), 2 configuration or usage error,
     3 input missing, 4 data-quality check failed, 5 a pipeline step failed.
+
+Not due (:class:`NotDueError`) is an input missing by design, not by accident: the date's input cannot
+exist yet (labels before their horizon has passed, say). A pipeline step that raises it is skipped
+(exit 0, ``skipped`` in ops.run_ledger with the reason); a job run alone exits 3 like any missing
+input, so a scheduler that runs it alone before its time notices.
 """
 
 
@@ -22,6 +27,10 @@ class InputMissingError(EcomlakeError):
     """An input file, folder or table the job needs does not exist."""
 
     exit_code = 3
+
+
+class NotDueError(InputMissingError):
+    """The date's input cannot exist yet by design (not a failure): the pipeline skips the step; alone, exit 3."""
 
 
 class DataQualityError(EcomlakeError):

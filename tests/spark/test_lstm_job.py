@@ -21,15 +21,15 @@ from pyspark.sql import functions as F
 from ecomlake import lake
 from ecomlake.catalog import LSTM_METRICS, LSTM_SCORES, MODEL_RUNS, SILVER_EVENTS
 from ecomlake.config import Config
-from ecomlake.errors import InputMissingError
+from ecomlake.errors import InputMissingError, NotDueError
 from ecomlake.job import Context
 from ecomlake.lstm import score_job
 from ecomlake.lstm.evaluate import metrics_table
 from ecomlake.lstm.train_job import TrainParams, TrainResult, checkpoint_dir, run
-from ecomlake.ml.registry import latest_run
+from ecomlake.ml.registry import latest_run, record_run
 from ecomlake.sequences.job import SequencesResult
 from ecomlake.vocabulary import NEXT_EVENT_CLASSES
-from tests.support import GOLD_CUTOFF
+from tests.support import GOLD_CUTOFF, GOLD_START, lake_config
 
 pytestmark = pytest.mark.dl
 
@@ -126,21 +126,56 @@ def test_score_lstm_writes_a_row_per_recent_user(spark: SparkSession, lstm_lake:
 
 
 def test_score_lstm_needs_a_trained_model(spark: SparkSession, lstm_lake: Config) -> None:
-    before = GOLD_CUTOFF - dt.timedelta(days=1)
+    before = GOLD_CUTOFF - dt.timedelta(days=1)  # a model could have been trained by then: missing
     table = re.escape(MODEL_RUNS.qualified_name(lstm_lake.lake))
     with pytest.raises(
         InputMissingError,
         match=rf"^no lstm model trained on or before {before} in {table}; run `ecomlake train-lstm --date D` \(D <= {before}\) first$",
-    ):
+    ) as missing:
         score_job.run(Context(spark, lstm_lake), score_job.ScoreParams(before))
+    assert not isinstance(missing.value, NotDueError)
+    # On the lake's first day no dataset, hence no model, can exist yet: not due.
+    with pytest.raises(
+        NotDueError, match=rf"^score-lstm {GOLD_START}: not due yet, no lstm model can exist on or before {GOLD_START}: its train days"
+    ):
+        score_job.run(Context(spark, lstm_lake), score_job.ScoreParams(GOLD_START))
+
+
+def test_score_lstm_names_a_recorded_models_missing_dataset_or_checkpoint(spark: SparkSession, trained: dict[str, object], tmp_path: Path) -> None:
+    """A model in ml.model_runs whose files are gone fails with InputMissingError naming them (in a lake of its own)."""
+    dataset: SequencesResult = trained["dataset"]  # type: ignore[assignment]
+    cfg = lake_config(trained["cfg"], tmp_path)  # type: ignore[arg-type]
+    ctx = Context(spark, cfg)
+
+    def record(**params: str) -> None:
+        record_run(spark, cfg, "lstm", f"{GOLD_CUTOFF:%Y%m%d}-00000000", GOLD_CUTOFF, ctx.run_id, 0, params, {})
+
+    record(dataset_path=f"{tmp_path}/gone", checkpoint=f"{tmp_path}/best.pt")
+    with pytest.raises(InputMissingError, match=rf"^no manifest at {re.escape(str(tmp_path))}/gone/.*run `ecomlake sequences` to write it$") as e:
+        score_job.run(ctx, score_job.ScoreParams(GOLD_CUTOFF))
+    assert not isinstance(e.value, NotDueError)
+    record(dataset_path=dataset.path, checkpoint=f"{tmp_path}/best.pt")  # the same version: replaces the row
+    with pytest.raises(
+        InputMissingError,
+        match=rf"^no checkpoint at {re.escape(str(tmp_path))}/best.pt for lstm model {GOLD_CUTOFF:%Y%m%d}-00000000; "
+        rf"re-run `ecomlake train-lstm --date {GOLD_CUTOFF}` to write it$",
+    ) as e:
+        score_job.run(ctx, score_job.ScoreParams(GOLD_CUTOFF))
+    assert not isinstance(e.value, NotDueError)
 
 
 def test_training_needs_a_dataset(spark: SparkSession, trained: dict[str, object]) -> None:
     cfg: Config = trained["cfg"]  # type: ignore[assignment]
-    early = GOLD_CUTOFF - dt.timedelta(days=20)
+    early = GOLD_CUTOFF - dt.timedelta(days=1)  # sequences was due (the lake began on GOLD_START): missing
     table = re.escape(MODEL_RUNS.qualified_name(cfg.lake))
     with pytest.raises(
         InputMissingError,
         match=rf"^no sequences model trained on or before {early} in {table}; run `ecomlake sequences --date D` \(D <= {early}\) first$",
-    ):
+    ) as missing:
         run(Context(spark, cfg), TrainParams(early))
+    assert not isinstance(missing.value, NotDueError)
+    # On the lake's first day sequences is not due, so no dataset can exist yet: not due either.
+    with pytest.raises(
+        NotDueError, match=rf"^train-lstm {GOLD_START}: not due yet, no sequences dataset can exist on or before {GOLD_START}: its train days end on "
+    ):
+        run(Context(spark, cfg), TrainParams(GOLD_START))

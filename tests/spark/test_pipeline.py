@@ -1,7 +1,8 @@
 """ecomlake pipeline on generated days: backfill in order, the run ledger, skips on re-run (of steps done by a pipeline or
-by the job alone), --force, --from, --only, failures, the structured logs and the exit codes.
+by the job alone), --force, --from, --only, failures, the structured logs and the exit codes; not due (skipped) versus
+missing (failed).
 
-Steps ingest, clean, featurize and propensity (which is skipped: a few days have no labels yet) keep it quick;
+Steps ingest, clean, featurize and propensity (which is skipped: a few days cannot have labels yet) keep it quick;
 the model steps are the same calls as their own jobs, tested in their own files. Three days land; the backfill
 covers the first two, the third is left for a test that runs some of its jobs alone first.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -19,13 +21,14 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from ecomlake import jobs, lake, ledger
-from ecomlake.catalog import RUN_LEDGER, SESSIONS, SILVER_EVENTS
+from ecomlake.catalog import LABELS, RUN_LEDGER, SESSIONS, SILVER_EVENTS
 from ecomlake.cli import main
 from ecomlake.config import Config
-from ecomlake.errors import ConfigError, InputMissingError
+from ecomlake.errors import ConfigError, InputMissingError, NotDueError
 from ecomlake.generate.dataset import generate_dataset
 from ecomlake.ingest.read import day_input_path
 from ecomlake.job import Context
+from ecomlake.ml import registry
 from ecomlake.pipeline import job as pipeline
 from ecomlake.pipeline.job import ALREADY, PipelineParams, PipelineResult
 from tests.support import cli_keys, lake_config
@@ -68,7 +71,8 @@ def test_backfill_runs_each_day_in_order_and_records_every_step(spark: SparkSess
     assert statuses[(DAY2, "propensity")] == ledger.SKIPPED and statuses[(DAY2, "featurize")] == ledger.SUCCEEDED
     assert (r.count(ledger.SUCCEEDED), r.count(ledger.SKIPPED), r.count(ALREADY), r.count(ledger.FAILED)) == (6, 2, 0, 0)
     skipped = [x for x in r.steps if x.status == ledger.SKIPPED]
-    assert all(x.job == "propensity" and "labels" in x.error and x.outcome is None for x in skipped)
+    assert all(x.job == "propensity" and "labels" in x.error and ": not due yet, the lake's first day is 2019-10-01" in x.error for x in skipped)
+    assert all(x.outcome is None for x in skipped)
     clean = next(x for x in r.steps if x.job == "clean" and x.run_date == DAY2)
     assert clean.outcome.rows_in >= clean.outcome.rows_out > 0 and clean.error is None
     rows = lake.read(spark, cfg, RUN_LEDGER)
@@ -193,6 +197,61 @@ def test_only_runs_one_step_and_json_logs_carry_each_steps_figures(
     assert out == "" and " INFO " not in err
 
 
+def test_a_missing_input_fails_the_step_where_not_due_would_skip_it(
+    spark: SparkSession, backfilled: tuple[Config, PipelineResult], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only "not due yet" skips: labels that featurize should have written, missing, fail the step with exit 3."""
+    cfg, _ = backfilled
+    # A 1-day horizon: the lake began on DAY1, so the labels of cut-off DAY2 are due for DAY3, and featurize
+    # (run with the 14-day horizon) never wrote them.
+    table = LABELS.qualified_name(cfg.lake)
+    assert cli(cfg, "pipeline", "--date", str(DAY3), "--only", "propensity", "--set", "featurize.label_horizon_days=1") == 3
+    err = capsys.readouterr().err
+    assert (
+        f"step propensity for {DAY3} failed: InputMissingError: {table} has no labels with a 1-day horizon for a cut-off on or before {DAY2}" in err
+    )
+    assert f"(run date {DAY3} - featurize.label_horizon_days): `ecomlake featurize --date {DAY3}` writes the labels of cut-off {DAY2}" in err
+    # With the configured horizon the labels are not due yet: the same step is skipped.
+    skip = pipeline.run(Context(spark, cfg), PipelineParams(date=DAY3, only_step="propensity"))
+    assert [(x.job, x.status) for x in skip.steps] == [("propensity", ledger.SKIPPED)]
+    ended = lake.read(spark, cfg, RUN_LEDGER).where(
+        (F.col("job") == "propensity") & (F.col("run_date") == DAY3) & (F.col("status") != ledger.RUNNING)
+    )
+    failed, skipped = ended.orderBy("started_at").collect()[-2:]
+    assert failed.status == ledger.FAILED and failed.error.startswith(f"InputMissingError: {table} has no labels with a 1-day horizon")
+    assert skipped.status == ledger.SKIPPED and skipped.error == skip.steps[0].error
+    assert (
+        skipped.error.startswith(f"{table} has no labels with a 14-day horizon") and f": not due yet, the lake's first day is {DAY1}" in skipped.error
+    )
+
+
+def test_score_lstm_skips_on_a_young_lake_and_fails_when_its_models_dataset_is_gone(
+    spark: SparkSession, backfilled: tuple[Config, PipelineResult], tmp_path: Path
+) -> None:
+    cfg, _ = backfilled
+    cfg = dataclasses.replace(cfg, pipeline=dataclasses.replace(cfg.pipeline, steps=(*STEP_NAMES, "score-lstm")))
+    ctx = Context(spark, cfg)
+    # No model, and none can be trained yet: DAY2 has no train days before its validation and test days.
+    r = pipeline.run(ctx, PipelineParams(date=DAY2, only_step="score-lstm"))
+    assert [(x.job, x.status) for x in r.steps] == [("score-lstm", ledger.SKIPPED)]
+    assert r.steps[0].error.startswith(f"score-lstm {DAY2}: not due yet, no lstm model can exist on or before {DAY2}: its train days end on ")
+    assert f"the first date with train, validation and test days (sequences.validation_days=1, test_days=1) is {DAY3}" in r.steps[0].error
+    # A model recorded, its sequences dataset gone: missing, not "not due".
+    gone = f"{tmp_path}/models/sequences/gone"
+    params = {"dataset_path": gone, "checkpoint": f"{tmp_path}/best.pt"}
+    registry.record_run(spark, cfg, "lstm", f"{DAY1:%Y%m%d}-00000000", DAY1, "a-run", 0, params, {})
+    with pytest.raises(
+        InputMissingError, match=rf"^step score-lstm for {DAY2} failed: InputMissingError: no manifest at {re.escape(gone)}/"
+    ) as failed:
+        pipeline.run(ctx, PipelineParams(date=DAY2, only_step="score-lstm"))
+    assert failed.value.exit_code == 3 and not isinstance(failed.value, NotDueError)
+    rows = lake.read(spark, cfg, RUN_LEDGER).where((F.col("job") == "score-lstm") & (F.col("status") != ledger.RUNNING)).orderBy("started_at")
+    assert [(x.status, x.error.split(":")[0]) for x in rows.collect()] == [
+        (ledger.SKIPPED, f"score-lstm {DAY2}"),
+        (ledger.FAILED, "InputMissingError"),
+    ]
+
+
 def test_exit_codes_0_2_3_4_5(
     spark: SparkSession, config: Config, backfilled: tuple[Config, PipelineResult], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -205,12 +264,19 @@ def test_exit_codes_0_2_3_4_5(
     missing = DAY2 + dt.timedelta(days=5)
     assert cli(cfg, "pipeline", "--date", str(missing)) == 3  # no events landed for that day
     assert f"step ingest for {missing} failed: InputMissingError" in capsys.readouterr().err
-    assert cli(cfg, "sequences", "--date", str(DAY2)) == 4  # three days cannot fill train, validation and test
+    # Not due (the lake's second day has no train days yet): a pipeline skips it, the job alone exits 3.
+    assert cli(cfg, "sequences", "--date", str(DAY2)) == 3
+    assert f"sequences {DAY2}: not due yet, its train days end on {DAY1 - dt.timedelta(days=1)}" in capsys.readouterr().err
+    # Due, but a sample too thin to fill the splits: a data-quality failure.
+    assert cli(cfg, "sequences", "--date", str(DAY3), "--set", "sequences.anchor_fraction=0.0000001") == 4
     assert "the train split" in capsys.readouterr().err
     # The job run alone is recorded as failed, with its error and no pipeline.
-    failed = lake.read(spark, cfg, RUN_LEDGER).where((F.col("job") == "sequences") & (F.col("status") == ledger.FAILED)).collect()
-    assert len(failed) == 1 and failed[0].run_date == DAY2 and failed[0].pipeline_run_id is None
-    assert failed[0].error.startswith("DataQualityError: ") and "the train split" in failed[0].error
+    failed = lake.read(spark, cfg, RUN_LEDGER).where((F.col("job") == "sequences") & (F.col("status") == ledger.FAILED)).orderBy("started_at")
+    assert [(x.run_date, x.pipeline_run_id, x.error.split(":")[0]) for x in failed.collect()] == [
+        (DAY2, None, "NotDueError"),
+        (DAY3, None, "DataQualityError"),
+    ]
+    assert "the train split" in failed.collect()[1].error
     # A step failing for any other reason: a data file of silver.events is gone from under its Delta log.
     # A file of the current version holding the day's events (a glob could find one an earlier version replaced).
     day_files = lake.read(spark, cfg, SILVER_EVENTS, {"event_date": DAY2}).select(F.input_file_name())

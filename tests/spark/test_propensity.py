@@ -19,16 +19,17 @@ from pyspark.sql import Row, SparkSession
 from pyspark.sql import functions as F
 
 from ecomlake import lake
-from ecomlake.catalog import LABELS, MODEL_RUNS, PROPENSITY_METRICS, PROPENSITY_SCORES, USER_FEATURES
+from ecomlake.catalog import LABELS, MODEL_RUNS, PROPENSITY_METRICS, PROPENSITY_SCORES, RUN_LEDGER, USER_FEATURES
 from ecomlake.config import Config
-from ecomlake.errors import DataQualityError, InputMissingError
+from ecomlake.errors import DataQualityError, InputMissingError, NotDueError
 from ecomlake.job import Context
 from ecomlake.ml.registry import latest_run
+from ecomlake.pipeline import job as pipeline
 from ecomlake.propensity.dataset import NULLABLE_FEATURES, class_weights, feature_columns, labelled, with_split
 from ecomlake.propensity.job import PropensityParams, PropensityResult, run
 from ecomlake.propensity.selection import check_classes, class_counts, metric_records, metrics_table
 from ecomlake.vocabulary import SPLITS
-from tests.support import GOLD_CUTOFF, GOLD_HORIZON, GOLD_LAST_DAY, PROPENSITY_SMALL, copy_tables, lake_config
+from tests.support import GOLD_CUTOFF, GOLD_HORIZON, GOLD_LAST_DAY, GOLD_START, PROPENSITY_SMALL, copy_tables, lake_config
 
 
 def lake_copy(gold_lake: Config, root: Path, *overrides: str) -> Config:
@@ -231,16 +232,25 @@ def test_labelled_joins_the_cutoffs_features_to_its_labels(spark: SparkSession) 
     assert sorted(tuple(r) for r in rows.collect()) == [(1, day, 3, 7, True, False), (3, day, 5, 7, False, True)]
 
 
-def test_no_labels_for_a_complete_cutoff_names_the_table_and_the_featurize_run(spark: SparkSession, gold_lake: Config) -> None:
-    early = dt.date(2019, 10, 20)  # D - 7 = 10-13: before the first cut-off (10-14)
+def test_labels_not_due_yet_versus_labels_missing(spark: SparkSession, gold_lake: Config) -> None:
+    """Not due only while the lake is younger than the horizon; after that, absent labels are missing (featurize never wrote them)."""
     table = re.escape(LABELS.qualified_name(gold_lake.lake))
+    young = GOLD_START + dt.timedelta(days=GOLD_HORIZON - 1)  # D - 7 = 09-30: the day before the lake's first
+    with pytest.raises(
+        NotDueError,
+        match=rf"^{table} has no labels with a 7-day horizon for a cut-off on or before 2019-09-30 \(run date 2019-10-07 - "
+        r"featurize.label_horizon_days\): not due yet, the lake's first day is 2019-10-01 and labels need 7 days of events after their "
+        r"cut-off; the first ones \(cut-off 2019-10-01\) come with `ecomlake featurize --date 2019-10-08`$",
+    ):
+        run(Context(spark, gold_lake), PropensityParams(young))
+    early = dt.date(2019, 10, 20)  # D - 7 = 10-13: after the lake's first day, before its first cut-off (10-14)
     with pytest.raises(
         InputMissingError,
         match=rf"^{table} has no labels with a 7-day horizon for a cut-off on or before 2019-10-13 \(run date 2019-10-20 - "
-        r"featurize.label_horizon_days\): labels need 7 days of events after their cut-off, so featurize at least 8 days first; "
-        r"`ecomlake featurize --date 2019-10-20` writes the labels of cut-off 2019-10-13 when it has events$",
-    ):
+        r"featurize.label_horizon_days\): `ecomlake featurize --date 2019-10-20` writes the labels of cut-off 2019-10-13$",
+    ) as missing:
         run(Context(spark, gold_lake), PropensityParams(early))
+    assert not isinstance(missing.value, NotDueError)
 
 
 def test_no_features_for_the_cutoff_is_input_missing(spark: SparkSession, gold_lake: Config) -> None:
@@ -250,12 +260,25 @@ def test_no_features_for_the_cutoff_is_input_missing(spark: SparkSession, gold_l
         InputMissingError,
         match=rf"^no training rows: {table} as of 2019-10-14 has no users with labels of cut-off 2019-10-14; "
         r"run `ecomlake featurize --date 2019-10-14` to write its snapshot$",
-    ):
+    ) as no_rows:
         run(Context(spark, gold_lake), PropensityParams(GOLD_CUTOFF))
     with pytest.raises(
         InputMissingError, match=rf"^{table} has no rows with as_of_date = 2019-10-27; run `ecomlake featurize --date 2019-10-27` first$"
-    ):
+    ) as no_snapshot:
         run(Context(spark, gold_lake), PropensityParams(GOLD_LAST_DAY.replace(day=27)))
+    assert not isinstance(no_rows.value, NotDueError) and not isinstance(no_snapshot.value, NotDueError)
+
+
+def test_a_missing_features_table_fails_the_pipeline_step(spark: SparkSession, gold_lake: Config, tmp_path: Path) -> None:
+    """The labels are due and there; gold.user_features is gone: the step fails (exit 3) naming it, it is not skipped."""
+    cfg = lake_config(gold_lake, tmp_path, f"featurize.label_horizon_days={GOLD_HORIZON}")
+    copy_tables(gold_lake, cfg, LABELS)
+    table = re.escape(USER_FEATURES.qualified_name(cfg.lake))
+    with pytest.raises(InputMissingError, match=rf"^step propensity for {GOLD_LAST_DAY} failed: InputMissingError: {table} does not exist at ") as e:
+        pipeline.run(Context(spark, cfg), pipeline.PipelineParams(date=GOLD_LAST_DAY, only_step="propensity"))
+    assert e.value.exit_code == 3
+    recorded = lake.read(spark, cfg, RUN_LEDGER).where(F.col("status") != "running").collect()
+    assert [(r.job, r.status) for r in recorded] == [("propensity", "failed")] and recorded[0].error.startswith("InputMissingError: ")
 
 
 def test_a_single_class_target_is_a_data_quality_error(spark: SparkSession, gold_lake: Config, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ stays read-only; gold.sessions is read from gold_lake as the independent referen
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from pathlib import Path
@@ -21,7 +22,7 @@ from pyspark.sql import functions as F
 from ecomlake import lake
 from ecomlake.catalog import LABELS, SESSIONS, SILVER_EVENTS
 from ecomlake.config import Config
-from ecomlake.errors import DataQualityError, InputMissingError
+from ecomlake.errors import DataQualityError, InputMissingError, NotDueError
 from ecomlake.job import Context
 from ecomlake.manifest import MANIFEST_DIR, read_manifest
 from ecomlake.ml import registry
@@ -189,7 +190,7 @@ def test_session_unit_keeps_contexts_inside_a_session(spark: SparkSession, gold_
         assert list(g["length"]) == [min(k, LENGTH) for k in range(1, len(g) + 1)]
 
 
-def test_missing_events_and_empty_splits_fail_clearly(spark: SparkSession, built: tuple[Config, SequencesResult]) -> None:
+def test_not_due_missing_events_and_empty_splits(spark: SparkSession, built: tuple[Config, SequencesResult]) -> None:
     cfg, r = built
     sc = cfg.sequences
     late = dt.date(2021, 1, 1)
@@ -197,19 +198,34 @@ def test_missing_events_and_empty_splits_fail_clearly(spark: SparkSession, built
     table = re.escape(SILVER_EVENTS.qualified_name(cfg.lake))
     with pytest.raises(InputMissingError, match=rf"^no silver events from {late_first} to {late} in {table}; run ingest and clean first$"):
         run(Context(spark, cfg), SequencesParams(late))
-    # On the first generated day there are no train days: nothing is written, the earlier dataset stays.
-    first_anchor = GOLD_START - dt.timedelta(days=sc.lookback_days - 1)
+    # Before the lake's first day the events are missing, not "not due".
+    before = GOLD_START - dt.timedelta(days=1)
+    with pytest.raises(InputMissingError, match=rf"^no silver events from .* to {before} in {table}; ") as missing:
+        run(Context(spark, cfg), SequencesParams(before))
+    assert not isinstance(missing.value, NotDueError)
+    # On the first generated day there are no train days yet: not due, and nothing is built.
     last_train, _ = split_dates(GOLD_START, sc.validation_days, sc.test_days)
+    first_due = GOLD_START + dt.timedelta(days=sc.validation_days + sc.test_days)
     with pytest.raises(
-        DataQualityError,
-        match=rf"^sequences {GOLD_START}: the train split \({first_anchor}\.\.{last_train}\) has no samples; the model needs all three\. "
-        r"Build for a day with events in every split's days, or change sequences\.lookback_days/validation_days/test_days$",
+        NotDueError,
+        match=rf"^sequences {GOLD_START}: not due yet, its train days end on {last_train}, before the lake's first event day {GOLD_START}; "
+        rf"the first date with train, validation and test days \(sequences\.validation_days=1, test_days=1\) is {first_due}$",
     ):
         run(Context(spark, cfg), SequencesParams(GOLD_START))
-    leftovers = [p.name for p in Path(r.path).parent.iterdir() if p.name.startswith(f"{GOLD_START:%Y%m%d}")]
+    # Due from then on; a split left empty (a sample too thin for it) is a data-quality error, and nothing is written.
+    thin = dataclasses.replace(cfg, sequences=dataclasses.replace(sc, anchor_fraction=1e-7))
+    first_anchor = first_due - dt.timedelta(days=sc.lookback_days - 1)
+    last_train, _ = split_dates(first_due, sc.validation_days, sc.test_days)
+    with pytest.raises(
+        DataQualityError,
+        match=rf"^sequences {first_due}: the train split \({first_anchor}\.\.{last_train}\) has no samples; the model needs all three\. "
+        r"Build for a day with events in every split's days, or change sequences\.lookback_days/validation_days/test_days$",
+    ):
+        run(Context(spark, thin), SequencesParams(first_due))
+    leftovers = [p.name for p in Path(r.path).parent.iterdir() if p.name.startswith((f"{GOLD_START:%Y%m%d}", f"{first_due:%Y%m%d}"))]
     assert leftovers == [] and read_manifest(r.path) == r.manifest
-    with pytest.raises(InputMissingError, match=r"^no sequences model trained on or before 2019-10-01 in "):
-        latest_run(spark, cfg, "sequences", GOLD_START)  # the failed run recorded nothing
+    with pytest.raises(InputMissingError, match=r"^no sequences model trained on or before 2019-10-03 in "):
+        latest_run(spark, cfg, "sequences", first_due)  # the failed runs recorded nothing
 
 
 # A tiny silver lake with a site's own event type: each user's session of every day, in this order.

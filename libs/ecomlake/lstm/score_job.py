@@ -2,6 +2,10 @@
 
 Scores every user with events in the ``sequences.lookback_days`` up to D with the newest model trained
 on or before D (:mod:`ecomlake.lstm.scoring`): gold.lstm_scores, the slice of run date D replaced in one commit.
+
+Not due: no model on or before D while ``ecomlake sequences`` is not due for D (so train-lstm cannot
+have trained one) -> NotDueError (the pipeline skips the step; alone, exit 3). No model when one could
+have been trained, or a recorded model whose dataset or checkpoint is gone -> InputMissingError naming it.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from dataclasses import dataclass
 
 from ecomlake import lake
 from ecomlake.catalog import LSTM_SCORES, SILVER_EVENTS
+from ecomlake.errors import InputMissingError, NotDueError
 from ecomlake.job import Context, SparkJob, iso_date
 from ecomlake.lstm import MODEL
 from ecomlake.manifest import read_manifest
 from ecomlake.ml import registry
+from ecomlake.pipeline import due
 
 
 @dataclass(frozen=True)
@@ -51,16 +57,43 @@ def run(ctx: Context, params: ScoreParams) -> ScoreResult:
     from ecomlake.lstm.scoring import latest_sequences, score_sequences
 
     spark, config = ctx.spark, ctx.config
-    saved = registry.latest_run(spark, config, MODEL, params.date, trained_by="train-lstm")
-    # Through Spark's file readers, so a checkpoint on HDFS or S3 reads like a local one.
-    checkpoint = spark.sparkContext.binaryFiles(saved.params["checkpoint"]).first()[1]
+    saved = _latest_model(ctx, params.date)
     dataset = saved.params["dataset_path"]
     manifest = read_manifest(dataset, spark, written_by="sequences")
+    checkpoint = _checkpoint(ctx, saved)
     items, categories = spark.read.parquet(f"{dataset}/vocab/items"), spark.read.parquet(f"{dataset}/vocab/categories")
     silver = lake.read(spark, config, SILVER_EVENTS)
     sequences = latest_sequences(silver, items, categories, config, params.date, int(manifest["sequence_length"]), manifest["unit"])
     users = lake.write(score_sequences(sequences, checkpoint, saved.version, params.date), config, LSTM_SCORES, {"run_date": params.date})
     return ScoreResult(params.date, saved.version, LSTM_SCORES.qualified_name(config.lake), users)
+
+
+def _latest_model(ctx: Context, run_date: dt.date) -> registry.ModelRun:
+    """The newest LSTM trained on or before the date; NotDueError when none can exist yet (sequences not due)."""
+    try:
+        return registry.latest_run(ctx.spark, ctx.config, MODEL, run_date, trained_by="train-lstm")
+    except InputMissingError as missing:
+        reason = due.sequences(ctx.spark, ctx.config, run_date)
+        if reason is None:
+            raise  # a model could have been trained: train-lstm should have
+        raise NotDueError(f"score-lstm {run_date}: not due yet, no {MODEL} model can exist on or before {run_date}: {reason}") from missing
+
+
+def _checkpoint(ctx: Context, saved: registry.ModelRun) -> bytes:
+    """The model's best checkpoint, through Spark's file readers (a checkpoint on HDFS or S3 reads like a local one)."""
+    from pyspark.errors import AnalysisException
+
+    path = saved.params["checkpoint"]
+    missing = InputMissingError(
+        f"no checkpoint at {path} for {MODEL} model {saved.version}; re-run `ecomlake train-lstm --date {saved.run_date}` to write it"
+    )
+    try:
+        row = ctx.spark.read.format("binaryFile").load(path).select("content").first()
+    except AnalysisException as exc:  # PATH_NOT_FOUND
+        raise missing from exc
+    if row is None:
+        raise missing
+    return bytes(row.content)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

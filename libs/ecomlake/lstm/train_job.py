@@ -14,6 +14,10 @@ last checkpoint (after a crash, or with more ``lstm.epochs``). The version is th
 hash of the lstm config and the dataset version. The best epoch's weights are then evaluated on the
 test split beside the baselines (:mod:`ecomlake.lstm.evaluate`) into ml.lstm_metrics, and the run is
 recorded in ml.model_runs (model ``lstm``).
+
+Not due: no dataset on or before D while ``ecomlake sequences`` is itself not due for D (the lake is
+too young for a time split) -> NotDueError (the pipeline skips the step; alone, exit 3). No dataset
+when sequences was due, or a recorded dataset whose folder is gone -> InputMissingError.
 """
 
 from __future__ import annotations
@@ -30,10 +34,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ecomlake import lake
 from ecomlake.catalog import LSTM_METRICS, PROPENSITY_SCORES
+from ecomlake.errors import InputMissingError, NotDueError
 from ecomlake.job import Context, SparkJob, iso_date
 from ecomlake.lstm import MODEL
 from ecomlake.manifest import read_manifest
 from ecomlake.ml import registry
+from ecomlake.pipeline import due
 from ecomlake.sequences.dataset import DATASET, Manifest, local_path
 
 if TYPE_CHECKING:  # the evaluation imports torch: loaded when the job runs, not when the command line lists it
@@ -101,7 +107,7 @@ def run(ctx: Context, params: TrainParams) -> TrainResult:
     from ecomlake.lstm.train import TrainSpec
 
     spark, config, lc, run_date = ctx.spark, ctx.config, ctx.config.lstm, params.date
-    dataset = registry.latest_run(spark, config, DATASET, run_date, trained_by="sequences")
+    dataset = latest_dataset(ctx, run_date)
     manifest = cast(Manifest, read_manifest(dataset.artifact_path, spark, written_by="sequences"))  # as ecomlake sequences wrote it
     dataset_dir = local_path(dataset.artifact_path)
     version = registry.model_version(run_date, lc, manifest["dataset_version"])
@@ -130,6 +136,17 @@ def run(ctx: Context, params: TrainParams) -> TrainResult:
     lake.append(spark, config, LSTM_METRICS, records, {"run_date": run_date, "model_version": version})
     _record_model(ctx, result, dataset.artifact_path, meta.get("best_val_loss"))
     return result
+
+
+def latest_dataset(ctx: Context, run_date: dt.date) -> registry.ModelRun:
+    """The newest sequences dataset built on or before the date; NotDueError when none can exist yet (sequences not due)."""
+    try:
+        return registry.latest_run(ctx.spark, ctx.config, DATASET, run_date, trained_by="sequences")
+    except InputMissingError as missing:
+        reason = due.sequences(ctx.spark, ctx.config, run_date)
+        if reason is None:
+            raise  # sequences was due: its dataset should be there
+        raise NotDueError(f"train-lstm {run_date}: not due yet, no sequences dataset can exist on or before {run_date}: {reason}") from missing
 
 
 def _record_model(ctx: Context, r: TrainResult, dataset_path: str, best_validation_loss: float | None) -> None:

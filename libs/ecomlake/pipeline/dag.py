@@ -1,20 +1,26 @@
-"""The daily pipeline's steps, declared once: which jobs run for a date, in which order, and when a step may be skipped.
+"""The daily pipeline's steps, declared once: which jobs run for a date, and in which order.
 
 Everything else derives from :data:`STEPS`: the config's ``pipeline.steps`` (its default and its
 validation), ``ecomlake pipeline``, the demo and the Airflow example DAG. Free of Spark, so the config and
 a scheduler's DAG file can import it.
 
-A step is skipped (not failed) only when its input cannot exist yet for the date by design: the
-propensity models need labels, which need ``featurize.label_horizon_days`` of later events; the
-sequences need train, validation and test days; the LSTM jobs need the dataset and the model those
-write. Any other error fails the step.
+One rule for every step: it is skipped (not failed) exactly when its job raises
+:class:`~ecomlake.errors.NotDueError`, which a job raises only where its input cannot exist yet for the
+date by design (the conditions live in :mod:`ecomlake.pipeline.due`):
+
+- propensity: no labels for a cut-off on or before D - ``featurize.label_horizon_days`` while the
+  lake's first day (gold.sessions', as featurize counts it) is after that cut-off;
+- sequences: the lake's first event day is after D's train days (no train, validation and test days yet);
+- train-lstm: no sequences dataset on or before D while sequences is not due for D;
+- score-lstm: no LSTM trained on or before D while sequences (hence train-lstm) is not due for D.
+
+Anything else missing (a table, a snapshot, a slice, a dataset folder, a model where one could have been
+trained) is an InputMissingError and fails the step.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from ecomlake.errors import DataQualityError, EcomlakeError, InputMissingError
 
 
 @dataclass(frozen=True)
@@ -23,7 +29,6 @@ class Step:
 
     job: str
     default: bool = True  # among pipeline.steps by default
-    skip_on: tuple[type[EcomlakeError], ...] = ()  # errors meaning "not possible yet for this date"
 
 
 STEPS: tuple[Step, ...] = (
@@ -32,10 +37,10 @@ STEPS: tuple[Step, ...] = (
     Step("featurize"),
     Step("profile"),
     Step("recommend"),
-    Step("propensity", skip_on=(InputMissingError,)),
-    Step("sequences", default=False, skip_on=(DataQualityError,)),
-    Step("train-lstm", default=False, skip_on=(InputMissingError,)),
-    Step("score-lstm", default=False, skip_on=(InputMissingError,)),
+    Step("propensity"),
+    Step("sequences", default=False),
+    Step("train-lstm", default=False),
+    Step("score-lstm", default=False),
 )
 STEP_NAMES: tuple[str, ...] = tuple(s.job for s in STEPS)
 DEFAULT_STEPS: tuple[str, ...] = tuple(s.job for s in STEPS if s.default)

@@ -9,11 +9,12 @@ date as its parameter:
   checked), ``--only STEP`` runs one step (a scheduler's task);
 - each run is recorded when it starts (``running``) and when it ends, with this pipeline run's id: a
   driver killed mid-step leaves a ``running`` row that never ends, beside the re-run's rows;
-- a step whose input cannot exist yet for the date (labels before the horizon has passed, say) is
-  recorded as skipped, with the reason, and the DAG goes on;
-- any other failure is recorded as failed with its error and stops the DAG: the process exits non-zero
-  with a one-line reason (the step's own exit code for config, input-missing and data-quality errors,
-  5 for anything else), and the dates after it are not run.
+- a step whose job raises :class:`~ecomlake.errors.NotDueError` (its input cannot exist yet for the date
+  by design: labels before their horizon has passed, say; see :mod:`ecomlake.pipeline.dag`) is recorded
+  as skipped, with the reason, and the DAG goes on;
+- any other failure, a missing table, snapshot or slice included, is recorded as failed with its error
+  and stops the DAG: the process exits non-zero with a one-line reason (the step's own exit code for
+  config, input-missing and data-quality errors, 5 for anything else), and the dates after it are not run.
 
 Every job replaces exactly its date's slices in one commit, so re-running a date (or a whole backfill)
 gives the same tables; the ledger keeps every attempt.
@@ -31,7 +32,7 @@ from typing import Any
 
 from ecomlake import jobs, ledger
 from ecomlake.config import Config
-from ecomlake.errors import ConfigError, DataQualityError, EcomlakeError, InputMissingError, StepFailedError
+from ecomlake.errors import ConfigError, DataQualityError, EcomlakeError, InputMissingError, NotDueError, StepFailedError
 from ecomlake.job import Context, SparkJob, execute, iso_date
 from ecomlake.pipeline.dag import STEP_NAMES, STEPS, Step
 
@@ -150,8 +151,8 @@ def _run_step(ctx: Context, step: Step, params: Any, day: dt.date, echo: bool) -
     t = time.perf_counter()
     step_ctx = Context(ctx.spark, ctx.config)
     try:
-        outcome = execute(job, step_ctx, params, echo=echo, pipeline_run_id=ctx.run_id, skip_on=step.skip_on)
-    except step.skip_on as exc:
+        outcome = execute(job, step_ctx, params, echo=echo, pipeline_run_id=ctx.run_id, skip_on=(NotDueError,))
+    except NotDueError as exc:  # not yet by design; any other InputMissingError is a real failure
         return StepRun(step.job, day, ledger.SKIPPED, time.perf_counter() - t, None, str(exc))
     except Exception as exc:
         return StepRun(step.job, day, ledger.FAILED, time.perf_counter() - t, exc, f"{type(exc).__name__}: {exc}")

@@ -11,8 +11,11 @@ run date and model version) and gold.propensity_scores: the users of gold.user_f
 scored with the chosen models (the slice of run date D and the targets replaced in one commit).
 ``--score-only`` loads the newest models trained on or before D and only scores.
 
-Degenerate data: no labels for a cut-off <= D - H or no features -> InputMissingError naming the
-table and the featurize run; a target with one class in a split -> DataQualityError naming the target.
+Not due: no labels for a cut-off <= D - H while the lake's first day (gold.sessions' first session
+date, from which featurize writes labels) is after D - H -> NotDueError (the pipeline skips the step;
+alone, exit 3). Degenerate data: no such labels although the lake began on or before D - H, or no
+features -> InputMissingError naming the table and the featurize run; a target with one class in a
+split -> DataQualityError naming the target.
 All-zero (or constant) features train without error: every model predicts a constant, the ROC-AUC is
 0.5, lift is about 1 and the calibrated probability is the validation positive rate.
 """
@@ -32,9 +35,10 @@ from pyspark.sql import functions as F
 
 from ecomlake import lake
 from ecomlake.catalog import LABELS, PROPENSITY_METRICS, PROPENSITY_SCORES, USER_FEATURES
-from ecomlake.errors import InputMissingError
+from ecomlake.errors import InputMissingError, NotDueError
 from ecomlake.job import Context, SparkJob, iso_date
 from ecomlake.ml import registry
+from ecomlake.pipeline import due
 from ecomlake.propensity.calibration import CALIBRATED
 from ecomlake.propensity.dataset import feature_columns, labelled, with_split
 from ecomlake.propensity.metrics import SplitMetrics, with_deciles
@@ -177,19 +181,25 @@ def _score(ctx: Context, run_date: dt.date) -> PropensityResult:
 
 
 def _label_cutoff(ctx: Context, run_date: dt.date) -> dt.date:
-    """The latest gold.labels cut-off C <= run_date - horizon with the configured horizon: the labels to train on."""
-    horizon = ctx.config.featurize.label_horizon_days
+    """The latest gold.labels cut-off C <= run_date - horizon with the configured horizon: the labels to train on.
+
+    None there: NotDueError while the lake is younger than the horizon (:func:`ecomlake.pipeline.due.labels`),
+    InputMissingError after that (featurize should have written them).
+    """
+    spark, config, horizon = ctx.spark, ctx.config, ctx.config.featurize.label_horizon_days
     latest = run_date - dt.timedelta(days=horizon)
-    missing = InputMissingError(
-        f"{LABELS.qualified_name(ctx.config.lake)} has no labels with a {horizon}-day horizon for a cut-off on or before {latest} (run date "
-        f"{run_date} - featurize.label_horizon_days): labels need {horizon} days of events after their cut-off, so featurize at least "
-        f"{horizon + 1} days first; `ecomlake featurize --date {run_date}` writes the labels of cut-off {latest} when it has events"
-    )
-    labels = lake.read(ctx.spark, ctx.config, LABELS, {"horizon_days": horizon}, missing="empty")
+    labels = lake.read(spark, config, LABELS, {"horizon_days": horizon}, missing="empty")
     cutoff: dt.date | None = labels.where(F.col("cutoff_date") <= F.lit(latest)).agg(F.max("cutoff_date")).collect()[0][0]
-    if cutoff is None:
-        raise missing
-    return cutoff
+    if cutoff is not None:
+        return cutoff
+    none = (
+        f"{LABELS.qualified_name(config.lake)} has no labels with a {horizon}-day horizon for a cut-off on or before {latest} (run date "
+        f"{run_date} - featurize.label_horizon_days)"
+    )
+    reason = due.labels(spark, config, run_date)
+    if reason is not None:
+        raise NotDueError(f"{none}: not due yet, {reason}")
+    raise InputMissingError(f"{none}: `ecomlake featurize --date {run_date}` writes the labels of cut-off {latest}")
 
 
 def _scores(model: PipelineModel, users: DataFrame, target: str, model_version: str, model_type: str, run_date: dt.date) -> DataFrame:

@@ -7,8 +7,10 @@ artifact (``<lake.root>/models/sequences/<D>-<hash of the sequences config>``, r
 re-run) and recorded in ml.model_runs (model ``sequences``) with its exact rows per split, which the
 training readers check what they deliver against.
 
-Degenerate input: no silver events in the anchor days -> InputMissingError; a split with no samples
-(too little history for the train days, say) -> DataQualityError naming the split and its days.
+Not due: the lake's first event day is after the train days (too few days yet for a train,
+validation and test split) -> NotDueError, before anything is built (the pipeline skips the step;
+alone, exit 3). Degenerate input: no silver events in the anchor days -> InputMissingError; a split
+with no samples although the lake covers its days -> DataQualityError naming the split and its days.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from pyspark.sql import functions as F
 
 from ecomlake import lake
 from ecomlake.catalog import LABELS, SILVER_EVENTS
-from ecomlake.errors import DataQualityError, InputMissingError
+from ecomlake.errors import DataQualityError, InputMissingError, NotDueError
 from ecomlake.job import Context, SparkJob, iso_date
 from ecomlake.ml import registry
+from ecomlake.pipeline import due
 from ecomlake.sequences import build
 from ecomlake.sequences.dataset import DATASET, Manifest, write_dataset
 from ecomlake.vocabulary import SPLITS
@@ -76,6 +79,9 @@ def run(ctx: Context, params: SequencesParams) -> SequencesResult:
         51234
     """
     spark, config, sc, fc, run_date = ctx.spark, ctx.config, ctx.config.sequences, ctx.config.featurize, params.date
+    reason = due.sequences(spark, config, run_date)
+    if reason is not None:
+        raise NotDueError(f"sequences {run_date}: not due yet, {reason}")
     first_anchor = run_date - dt.timedelta(days=sc.lookback_days - 1)
     last_train, last_validation = build.split_dates(run_date, sc.validation_days, sc.test_days)
     events = build.context_events(lake.read(spark, config, SILVER_EVENTS), first_anchor, run_date, sc.lookback_days, sc.include_bots)
