@@ -94,7 +94,7 @@ def run(events: int, data_root: Path, work: Path, overrides: list[str]) -> dict[
             result["clean"] = {
                 "kept": counts.kept,
                 "quarantined": counts.quarantined,
-                "duplicates": counts.duplicates_exact + counts.duplicates_near,
+                "duplicates": counts.duplicates,
                 "bot_rows_removed": counts.bot_rows_removed,
             }
             result["gold_rows"] = features.rows

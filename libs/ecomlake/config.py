@@ -31,6 +31,7 @@ import yaml
 
 from ecomlake.errors import ConfigError
 from ecomlake.pipeline.dag import DEFAULT_STEPS, STEP_NAMES
+from ecomlake.vocabulary import EVENT_TYPES, EXIT
 
 DEFAULTS_ORIGIN = "<defaults>"
 
@@ -184,6 +185,7 @@ class CleanConfig:
     max_future_minutes: int = 60  # clock skew tolerated after the end of the run date
     max_price: float = 100_000.0  # prices above (or below 0) are quarantined as bad_price
     near_duplicate_seconds: int = 1  # same user, product and type again within this: a double click
+    dedupe_lookback_days: int | None = None  # an event already in silver from this many earlier ingest dates is redelivered; None: max_late_days
     bot_max_events_per_minute: int = 60  # no person clicks faster
     bot_max_events_per_day: int = 5_000
     bot_action: Literal["remove", "flag"] = "remove"  # remove to quarantine, or keep with is_bot set
@@ -197,6 +199,43 @@ class CleanConfig:
                 raise InvalidValue(name, f"must be >= 1, got {getattr(self, name)}")
         if self.max_price <= 0:
             raise InvalidValue("max_price", f"must be > 0, got {self.max_price}")
+        if self.dedupe_lookback_days is not None and self.dedupe_lookback_days < 0:
+            raise InvalidValue("dedupe_lookback_days", f"must be >= 0 (0: no re-delivery check) or null, got {self.dedupe_lookback_days}")
+
+    @property
+    def lookback_days(self) -> int:
+        """The re-delivery lookback: dedupe_lookback_days, by default max_late_days (an event can come that late, so can its copy)."""
+        return self.max_late_days if self.dedupe_lookback_days is None else self.dedupe_lookback_days
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    """The event vocabulary: the four canonical types (ecomlake.vocabulary.EVENT_TYPES) and the site's own.
+
+    A site's wishlists, searches or reviews are declared here with their interaction weight; a layout's
+    ``event_types`` then maps source values onto them. They are kept in silver, counted in the gold tables
+    (``extra_events`` maps) and are classes of their own in the sequence model; undeclared values are
+    quarantined as unknown_event_type.
+    """
+
+    extra_types: dict[str, float] = field(default_factory=dict)  # event type -> interaction weight, e.g. {wishlist: 2.0}
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        """Every canonical event type: the four in funnel order, then the site's own in declared order."""
+        return (*EVENT_TYPES, *self.extra_types)
+
+    def validate(self) -> None:
+        for name, weight in self.extra_types.items():
+            if not _EVENT_TYPE_NAME.match(name):
+                raise InvalidValue(f"extra_types.{name}", "must be lower-case letters, digits and '_', starting with a letter")
+            if name in (*EVENT_TYPES, EXIT):
+                raise InvalidValue(f"extra_types.{name}", f"is already a canonical type or class ({', '.join((*EVENT_TYPES, EXIT))})")
+            if weight < 0:
+                raise InvalidValue(f"extra_types.{name}", f"the interaction weight must be >= 0, got {weight}")
+
+
+_EVENT_TYPE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -447,6 +486,7 @@ class Config:
     lake: LakeConfig = field(default_factory=LakeConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
     ingest: IngestConfig = field(default_factory=IngestConfig)
     clean: CleanConfig = field(default_factory=CleanConfig)
     featurize: FeaturizeConfig = field(default_factory=FeaturizeConfig)
@@ -652,6 +692,8 @@ def _convert(tp: Any, value: Any, key: str, origin: str, origins: Mapping[str, s
     if typing.get_origin(tp) is dict:
         if not isinstance(value, dict):
             raise _fail(key, f"expected a mapping, got {value!r}", origin, origins)
+        if args[1] is not str:  # typed values (events.extra_types: weights)
+            return {str(k): _convert(args[1], v, f"{key}.{k}", origin, origins) for k, v in value.items()}
         bad = [k for k, v in value.items() if not isinstance(v, str | int | float | bool)]
         if bad:
             raise _fail(f"{key}.{bad[0]}", "expected a scalar value", origin, origins)

@@ -63,6 +63,7 @@ QUARANTINED: Final = "quarantined"
 DUPLICATE: Final = "duplicate"
 EXACT: Final = "exact"
 NEAR: Final = "near"
+REDELIVERED: Final = "redelivered"  # already in silver from an earlier ingest date (a re-sent file)
 UNKNOWN: Final = "unknown"  # the explicit value of a category_code or brand that could not be filled
 
 # Held-out users and samples: the model jobs' splits, in this order.

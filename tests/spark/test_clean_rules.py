@@ -18,9 +18,11 @@ from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
 
 from ecomlake.clean.rules import (
+    delivered_records,
     fill_category_and_brand,
     flag_bots,
     mark_duplicates,
+    mark_redelivered,
     parse_events,
     pseudonymised_user_id,
     quarantine_detail,
@@ -28,7 +30,7 @@ from ecomlake.clean.rules import (
 )
 from ecomlake.config import CleanConfig
 from ecomlake.ingest.layouts import load_layout
-from ecomlake.vocabulary import CANONICAL_COLUMNS
+from ecomlake.vocabulary import CANONICAL_COLUMNS, EVENT_TYPES
 
 RUN_DATE = dt.date(2019, 10, 1)
 LAYOUTS = {"rees46": load_layout("rees46"), "retailrocket": load_layout("retailrocket")}  # yyyy-MM-dd HH:mm:ss z; epoch_millis
@@ -204,6 +206,7 @@ def test_quarantine_reason_takes_the_first_rule_and_trusts_a_half_open_window(sp
         (("null_user_and_bad_type", noon, "click", 10.0, None, False, False), "null_user", "null_user"),
         (("bad_type_and_bad_price", noon, "click", -1.0, 1, False, False), "unknown_event_type", "unknown_event_type"),
         (("null_type", noon, None, 10.0, 1, False, False), "unknown_event_type", "unknown_event_type"),
+        (("site_type", noon, "wishlist", 10.0, 1, False, False), "unknown_event_type", None),  # with events.extra_types.wishlist: kept
         (("negative_price_and_old", at(2019, 9, 1), "cart", -0.01, 1, False, False), "bad_price", "bad_price"),
         (("price_above_max", noon, "purchase", 100_000.01, 1, False, False), "bad_price", "bad_price"),
         (("price_nan", noon, "purchase", float("nan"), 1, False, False), "bad_price", "bad_price"),
@@ -221,16 +224,16 @@ def test_quarantine_reason_takes_the_first_rule_and_trusts_a_half_open_window(sp
     launched = CleanConfig(site_launch=dt.date(2019, 9, 30))
     got = reasons_input(spark, [row for row, _, _ in cases]).select(
         "label",
-        quarantine_reason(CleanConfig(), RUN_DATE).alias("reason"),
-        quarantine_reason(launched, RUN_DATE).alias("reason_after_launch"),
+        quarantine_reason(CleanConfig(), RUN_DATE, EVENT_TYPES).alias("reason"),
+        quarantine_reason(launched, RUN_DATE, (*EVENT_TYPES, "wishlist")).alias("reason_after_launch_with_wishlist"),
     )
     assertDataFrameEqual(got, [(row[0], default, after_launch) for row, default, after_launch in cases])
 
 
 def test_quarantine_detail_names_the_field_its_raw_value_and_the_limits(spark: SparkSession) -> None:
     config = CleanConfig(max_price=250.5, max_late_days=1, max_future_minutes=30)  # trusted: [2019-09-30 00:00, 2019-10-02 00:30)
-    parsed = parse_events(bronze(spark), LAYOUTS, None).withColumn("reason", quarantine_reason(config, RUN_DATE))
-    got = parsed.select("source_file", "reason", quarantine_detail(config, RUN_DATE).alias("detail"))
+    parsed = parse_events(bronze(spark), LAYOUTS, None).withColumn("reason", quarantine_reason(config, RUN_DATE, EVENT_TYPES))
+    got = parsed.select("source_file", "reason", quarantine_detail(config, RUN_DATE, EVENT_TYPES).alias("detail"))
     window = "is outside the trusted window [2019-09-30 00:00:00, 2019-10-02 00:30:00)"
     assertDataFrameEqual(
         got,
@@ -321,6 +324,8 @@ def test_flag_bots_names_the_rule_and_the_figure_and_leaves_people_alone(spark: 
         3: [58, 59, 59.5, 60, 61],  # 5 within 3 s, but 3 and 2 per calendar minute, 5 in the day: a person
         4: [0, 1, 2, 3, 120, 180, 240],  # 4 in one minute and 7 in the day: the minute rule is named
         5: [0],
+        6: [0, 1, 2, 86_400, 86_401, 86_402],  # 3 on each of two days: 6 in the batch, but a person per event day
+        7: [0, 86_400, 86_460, 86_520, 86_580, 86_640, 86_700],  # 1 on the first day, 6 on the next: only that day is a bot's
     }
     rules = {
         1: "more than 3 events in a minute (4)",
@@ -328,12 +333,32 @@ def test_flag_bots_names_the_rule_and_the_figure_and_leaves_people_alone(spark: 
         3: None,
         4: "more than 3 events in a minute (4)",
         5: None,
+        6: None,
+        7: "more than 5 events in a day (6)",
     }
     rows = [(user, after(s), 100 + i, None if i % 2 else 1.5) for user, times in seconds.items() for i, s in enumerate(times)]
     events = spark.createDataFrame(rows, "user_id LONG, event_time TIMESTAMP, product_id LONG, price DOUBLE")
     flagged = flag_bots(events, config)
     assertSchemaEqual(flagged.schema, T.StructType([*events.schema.fields, T.StructField("bot_rule", T.StringType())]))
-    assertDataFrameEqual(flagged, [(*r, rules[r[0]]) for r in rows])
+    first_day_of_7 = (7, after(0))
+    assertDataFrameEqual(flagged, [(*r, None if r[:2] == first_day_of_7 else rules[r[0]]) for r in rows])
+
+
+# ---- mark_redelivered ------------------------------------------------------------------------------
+
+
+def test_mark_redelivered_matches_records_as_they_came_whatever_happened_to_them(spark: SparkSession) -> None:
+    # Delivered on earlier days: a good row, a malformed line and a row without a session (NULL fields match NULL fields).
+    delivered = [row[:12] for row in BRONZE_ROWS if row[11] in ("good", "split", "blanks")]
+    again = [
+        *[(*row[:11], f"again_{row[11]}") for row in delivered],  # the same records in another day's file: redelivered
+        *[(*row[:11], f"twice_{row[11]}") for row in delivered[:1]],  # a second copy of one: redelivered too
+        *[(*row[:6], "12.51", *row[7:11], "changed_price") for row in delivered[:1]],  # a corrected record: new
+    ]
+    today = bronze(spark, [(*r, "rees46") for r in again])
+    got = mark_redelivered(today, delivered_records(bronze(spark, [(*r, "rees46") for r in delivered])))
+    assert got.columns == [*today.columns, "redelivered"]
+    assertDataFrameEqual(got.select("source_file", "redelivered"), [(r[11], not r[11].startswith("changed")) for r in again])
 
 
 # ---- fill_category_and_brand -----------------------------------------------------------------------

@@ -40,7 +40,7 @@ REES46_SAMPLE = datasets.rees46_oct_head()
 GENERATED_EVENTS = 5_000
 GENERATED_DATE = dt.date(2019, 11, 1)
 VALUE_COLUMNS = [*CANONICAL_COLUMNS, "raw_record"]
-BRONZE_COLUMNS = [*CANONICAL_COLUMNS, "raw_record", "source_file", "source_layout", "ingest_date", "ingested_at", "run_id"]
+BRONZE_COLUMNS = [*CANONICAL_COLUMNS, "raw_record", "source_file", "source_layout", "layout_hash", "ingest_date", "ingested_at", "run_id"]
 
 
 def ingest(spark: SparkSession, config: Config, date: dt.date, *paths: str, layout: str | None = None) -> IngestResult:

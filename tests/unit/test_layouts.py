@@ -9,7 +9,7 @@ import pytest
 
 from ecomlake.config import load_config
 from ecomlake.errors import ConfigError
-from ecomlake.ingest.layouts import Layout, builtin_layouts, load_layout
+from ecomlake.ingest.layouts import Layout, builtin_layouts, check_event_types, load_layout
 from ecomlake.vocabulary import CANONICAL_COLUMNS
 
 RETAILROCKET_YAML = """\
@@ -109,8 +109,8 @@ def test_values_are_checked_against_the_canonical_schema(tmp_path: Path) -> None
     path = write(tmp_path, RETAILROCKET_YAML.replace("  user_id: visitorid", "  visitor: visitorid"))
     with pytest.raises(ConfigError, match=r"key 'columns\.visitor': not a canonical column; map onto one of event_time, "):
         load_layout(str(path))
-    path = write(tmp_path, RETAILROCKET_YAML.replace("addtocart: cart", "addtocart: basket"))
-    with pytest.raises(ConfigError, match=r"key 'event_types\.addtocart': must be one of view, cart, remove_from_cart, purchase"):
+    path = write(tmp_path, RETAILROCKET_YAML.replace("addtocart: cart", "addtocart: Add To Cart"))
+    with pytest.raises(ConfigError, match=r"key 'event_types\.addtocart': must name an event type such as view, cart, remove_from_cart, purchase"):
         load_layout(str(path))
     path = write(tmp_path, RETAILROCKET_YAML.replace("  header: true", "  header: true\n  mode: DROPMALFORMED"))
     with pytest.raises(ConfigError, match=r"key 'options\.mode': ingest sets this reader option itself"):
@@ -154,3 +154,17 @@ def test_ingest_config_is_validated(tmp_path: Path) -> None:
     conf.write_text("ingest:\n  layuot: rees46\n")
     with pytest.raises(ConfigError, match=rf"{conf}: key 'ingest\.layuot': unknown key in ingest; known keys: day_path, landing, layout"):
         load_config(conf, environ={})
+
+
+def test_a_layout_maps_only_onto_configured_event_types(tmp_path: Path) -> None:
+    layout = load_layout(str(write(tmp_path, RETAILROCKET_YAML.replace("addtocart: cart", "addtocart: basket"))))
+    with pytest.raises(
+        ConfigError, match=r"layout\.yaml: key 'event_types\.addtocart': maps onto 'basket', which is not an event type .*events\.extra_types"
+    ):
+        check_event_types(layout, load_config().events.types)
+    check_event_types(layout, load_config(overrides=["events.extra_types.basket=2.0"]).events.types)  # declared: accepted
+    with pytest.raises(ConfigError, match=r"key 'events\.extra_types\.purchase': is already a canonical type"):
+        load_config(overrides=["events.extra_types.purchase=1.0"])
+    with pytest.raises(ConfigError, match=r"key 'events\.extra_types\.wish': the interaction weight must be >= 0"):
+        load_config(overrides=["events.extra_types.wish=-1"])
+    assert load_config(overrides=["events.extra_types={wishlist: 2, search: 0}"]).events.types[4:] == ("wishlist", "search")

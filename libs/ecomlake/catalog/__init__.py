@@ -16,7 +16,7 @@ Free of Spark: the analysts' environment imports it without pyspark.
 
 from __future__ import annotations
 
-from ecomlake.catalog.events import BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS
+from ecomlake.catalog.events import BRONZE_EVENTS, LAYOUTS, QUARANTINE, SILVER_EVENTS
 from ecomlake.catalog.features import DAILY_KPIS, INTERACTIONS, ITEM_FEATURES, LABELS, SESSIONS, USER_FEATURES, USER_ITEM_DAILY
 from ecomlake.catalog.models import (
     ALS_METRICS,
@@ -36,7 +36,7 @@ from ecomlake.catalog.table import DEFAULT_WINDOWS, Table
 
 # The sections of the data dictionary, in the order the data flows: (title, tables).
 SECTIONS: tuple[tuple[str, tuple[Table, ...]], ...] = (
-    ("Raw and clean events (ecomlake ingest, clean)", (BRONZE_EVENTS, SILVER_EVENTS, QUARANTINE)),
+    ("Raw and clean events (ecomlake ingest, clean)", (BRONZE_EVENTS, LAYOUTS, SILVER_EVENTS, QUARANTINE)),
     ("Gold tables (ecomlake featurize)", (SESSIONS, USER_ITEM_DAILY, DAILY_KPIS, USER_FEATURES, ITEM_FEATURES, INTERACTIONS, LABELS)),
     (
         "Model tables (ecomlake profile, recommend, propensity, train-lstm, score-lstm)",
@@ -51,7 +51,7 @@ SECTIONS: tuple[tuple[str, tuple[Table, ...]], ...] = (
 ALL_TABLES: tuple[Table, ...] = tuple(t for _, tables in SECTIONS for t in tables)
 
 __all__ = [
-    "ALL_TABLES", "ALS_METRICS", "BRONZE_EVENTS", "DAILY_KPIS", "DEFAULT_WINDOWS", "INTERACTIONS", "ITEM_FEATURES", "LABELS",
+    "ALL_TABLES", "ALS_METRICS", "BRONZE_EVENTS", "DAILY_KPIS", "DEFAULT_WINDOWS", "INTERACTIONS", "ITEM_FEATURES", "LABELS", "LAYOUTS",
     "LSTM_METRICS", "LSTM_SCORES", "MODEL_RUNS", "PROPENSITY_METRICS", "PROPENSITY_SCORES", "QUARANTINE", "RECOMMENDATIONS",
     "RUN_AUDIT", "RUN_LEDGER", "SECTIONS", "SEGMENTS", "SEGMENT_TRANSITIONS", "SESSIONS", "SILVER_EVENTS", "SIMILAR_ITEMS",
     "Table", "USER_FEATURES", "USER_ITEM_DAILY", "USER_SEGMENTS",

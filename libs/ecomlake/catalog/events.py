@@ -1,4 +1,4 @@
-"""The event tables: bronze.events (written by ingest), silver.events and silver.quarantine (written by clean).
+"""The event tables: bronze.events and bronze.layouts (written by ingest), silver.events and silver.quarantine (written by clean).
 
 bronze.events is the contract between ingest and cleaning: raw values are strings exactly as read;
 when the reader flagged a record as malformed, raw_record holds the whole line and the other value
@@ -53,6 +53,7 @@ BRONZE_EVENTS = Table(
         ),
         Field("source_file", STRING, "the file the record came from (URI as Spark's _metadata.file_path spells it)", nullable=False),
         Field("source_layout", STRING, "the layout the file was read with (a built-in one, e.g. rees46, or the layout file's name)", nullable=False),
+        Field("layout_hash", STRING, "the exact version of that layout (bronze.layouts.layout_hash): clean parses the row with it", nullable=False),
         Field(
             "ingest_date",
             DATE,
@@ -61,6 +62,23 @@ BRONZE_EVENTS = Table(
         ),
         Field("ingested_at", TIMESTAMP, "when the ingest run read the file", "UTC", nullable=False),
         Field("run_id", STRING, "the ingest run that wrote the row", nullable=False),
+    ),
+)
+
+
+LAYOUTS = Table(
+    "bronze",
+    "layouts",
+    produced_by=("ingest",),
+    description="One row per version of a source layout bronze rows were read with, as ingest loaded it: clean reads the layout "
+    "from here (no --layout needed again), and a layout file changed under the same name is a new version, named in the logs.",
+    fields=(
+        Field("layout_hash", STRING, "SHA-256 of the layout's YAML text, first 16 hex digits (bronze.events.layout_hash)", nullable=False),
+        Field("name", STRING, "the layout's name (bronze.events.source_layout)", nullable=False),
+        Field("origin", STRING, "the file it was loaded from when first recorded", nullable=False),
+        Field("content", STRING, "the layout's YAML text", nullable=False),
+        Field("recorded_at", TIMESTAMP, "when an ingest run first read files with it", "UTC", nullable=False),
+        Field("run_id", STRING, "that ingest run", nullable=False),
     ),
 )
 
@@ -87,7 +105,7 @@ SILVER_EVENTS = Table(
             "clean.max_future_minutes (clock skew); events outside that window are quarantined",
         ),
         Field("event_hour", INT, "hour of event_time", "hour 0-23 UTC"),
-        Field("event_type", STRING, f"one of {', '.join(EVENT_TYPES)}"),
+        Field("event_type", STRING, f"one of {', '.join(EVENT_TYPES)}, or one of the site's own types declared in events.extra_types"),
         Field("product_id", LONG, "the product"),
         Field("category_id", LONG, "the product's category id; NULL when the source has none"),
         Field("category_code", STRING, f"the category code, e.g. electronics.smartphone; {_FILLED}", nullable=False),
@@ -126,7 +144,7 @@ _PSEUDONYMISED_USER = "the source's user id as text, or its pseudonym (as silver
 _BRONZE_AS_IT_WAS = tuple(
     dataclasses.replace(f, meaning=_PSEUDONYMISED_USER) if f.name == "user_id" else f
     for f in BRONZE_EVENTS.schema().fields
-    if f.name not in ("ingested_at", "run_id")
+    if f.name not in ("ingested_at", "run_id", "layout_hash")
 )
 
 QUARANTINE = Table(
@@ -144,7 +162,7 @@ QUARANTINE = Table(
             f"the first rule the row broke, tested in this order: {MALFORMED} (the reader could not split the line; event_time or "
             f"product_id missing or unparseable; user_id, category_id or price present but not a number), {NULL_USER} (no user id), "
             f"{UNKNOWN_EVENT_TYPE} (not one of "
-            f"{', '.join(EVENT_TYPES)}), {BAD_PRICE} (below 0 or above clean.max_price), "
+            f"{', '.join(EVENT_TYPES)} or events.extra_types), {BAD_PRICE} (below 0 or above clean.max_price), "
             f"{TIMESTAMP_OUT_OF_RANGE} (before clean.site_launch, more than clean.max_late_days before the ingest date, or more "
             f"than clean.max_future_minutes after its end); or {BOT} (a removed bot user's row)",
             nullable=False,

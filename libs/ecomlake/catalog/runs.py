@@ -68,7 +68,8 @@ RUN_AUDIT = Table(
     produced_by=("clean",),
     append_only=True,
     description="One row per clean run, succeeded or failed: the row conservation check rows_in = rows_kept + rows_quarantined + "
-    "duplicates_exact + duplicates_near + bot_rows_removed, with the counts behind it. A run whose rows do not add up writes "
+    "duplicates_exact + duplicates_near + duplicates_redelivered + bot_rows_removed, with the counts behind it. "
+    "A run whose rows do not add up writes "
     "nothing to silver. Append-only: re-runs add rows.",
     fields=(
         Field("run_id", STRING, "the clean run (a new id per run)", nullable=False),
@@ -92,6 +93,13 @@ RUN_AUDIT = Table(
             LONG,
             "rows dropped as near duplicates (a double click): the same user, product and event type again within "
             "clean.near_duplicate_seconds of the previous such event",
+            "rows",
+        ),
+        Field(
+            "duplicates_redelivered",
+            LONG,
+            "rows dropped because the same event is already in silver.events from one of the clean.dedupe_lookback_days earlier "
+            "ingest dates (a re-sent export, a retried upload)",
             "rows",
         ),
         Field("bot_rows_removed", LONG, f"rows of bot users moved to silver.quarantine with reason {BOT} (clean.bot_action = remove)", "rows"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
@@ -14,19 +14,43 @@ from ecomlake.clean import rules
 from ecomlake.config import CleanConfig
 from ecomlake.errors import DataQualityError
 from ecomlake.ingest.layouts import Layout
-from ecomlake.vocabulary import BOT, DUPLICATE, EXACT, KEPT, NEAR, QUARANTINED, REASONS
+from ecomlake.vocabulary import BOT, DUPLICATE, EXACT, KEPT, NEAR, QUARANTINED, REASONS, REDELIVERED
 
 
-def classify(bronze: DataFrame, layouts: Mapping[str, Layout], config: CleanConfig, run_date: dt.date, user_key: bytes | None) -> DataFrame:
-    """Every bronze row once, with ``disposition`` (kept, quarantined, duplicate, bot) and ``reason``/``detail``."""
-    parsed = rules.parse_events(bronze, layouts, user_key).withColumn("reason", rules.quarantine_reason(config, run_date))
+@dataclass(frozen=True)
+class Rules:
+    """What one clean run judges by: the cleaning config, the event vocabulary, the run date and the pseudonym key."""
+
+    clean: CleanConfig
+    event_types: Sequence[str]  # events.types
+    run_date: dt.date
+    user_key: bytes | None = None
+
+
+def classify(bronze: DataFrame, previous: DataFrame | None, layouts: Mapping[str, Layout], r: Rules) -> DataFrame:
+    """Every bronze row once, with ``disposition`` (kept, quarantined, duplicate, bot) and ``reason``/``detail``.
+
+    ``previous``: the records delivered on the earlier ingest dates of the re-delivery lookback
+    (:func:`ecomlake.clean.rules.delivered_records`); a row among them is a ``redelivered`` duplicate, whatever it is.
+    """
+    config, run_date = r.clean, r.run_date
+    redelivered: DataFrame | None = None
+    if previous is not None:  # before every other rule: the earlier run judged the record already
+        marked_bronze = bronze.transform(rules.mark_redelivered, previous)
+        redelivered = rules.parse_events(marked_bronze.where(F.col("redelivered")), layouts, r.user_key)
+        bronze = marked_bronze.where(~F.col("redelivered")).drop("redelivered")
+    parsed = rules.parse_events(bronze, layouts, r.user_key).withColumn("reason", rules.quarantine_reason(config, run_date, r.event_types))
     rejected = (
         parsed.where(F.col("reason").isNotNull())
         .withColumn("disposition", F.lit(QUARANTINED))
-        .withColumn("detail", rules.quarantine_detail(config, run_date))
+        .withColumn("detail", rules.quarantine_detail(config, run_date, r.event_types))
     )
-    marked = parsed.where(F.col("reason").isNull()).transform(rules.mark_duplicates, config.near_duplicate_seconds)
+    valid = parsed.where(F.col("reason").isNull())
+    marked = valid.transform(rules.mark_duplicates, config.near_duplicate_seconds)
     duplicates = marked.where(F.col("duplicate").isNotNull()).withColumn("disposition", F.lit(DUPLICATE)).withColumn("reason", F.col("duplicate"))
+    if redelivered is not None:
+        again = redelivered.withColumn("disposition", F.lit(DUPLICATE)).withColumn("reason", F.lit(REDELIVERED))
+        duplicates = duplicates.unionByName(again, allowMissingColumns=True)
     # The bot windows are per user, over the partitioning the duplicate window made.
     with_bots = marked.where(F.col("duplicate").isNull()).transform(rules.flag_bots, config)
     is_removed_bot = F.col("bot_rule").isNotNull() & F.lit(config.bot_action == "remove")
@@ -47,17 +71,22 @@ class Counts:
     quarantined: int
     duplicates_exact: int
     duplicates_near: int
+    duplicates_redelivered: int  # already in silver from an earlier ingest date (clean.dedupe_lookback_days)
     bot_rows_removed: int
     bot_rows_flagged: int
     quarantined_by_reason: dict[str, int]
 
     @property
     def accounted(self) -> int:
-        return self.kept + self.quarantined + self.duplicates_exact + self.duplicates_near + self.bot_rows_removed
+        return self.kept + self.quarantined + self.duplicates + self.bot_rows_removed
+
+    @property
+    def duplicates(self) -> int:
+        return self.duplicates_exact + self.duplicates_near + self.duplicates_redelivered
 
     @property
     def holds(self) -> bool:
-        """Row conservation: every row in is kept, quarantined, a dropped duplicate or a removed bot row."""
+        """Row conservation: every row in is kept, quarantined, a dropped duplicate (exact, near or redelivered) or a removed bot row."""
         return self.accounted == self.rows_in
 
 
@@ -74,6 +103,7 @@ def count_dispositions(rows_in: int, per_disposition: list[tuple[str, str | None
         quarantined=total(QUARANTINED),
         duplicates_exact=total(DUPLICATE, EXACT),
         duplicates_near=total(DUPLICATE, NEAR),
+        duplicates_redelivered=total(DUPLICATE, REDELIVERED),
         bot_rows_removed=total(BOT),
         bot_rows_flagged=sum(n for d, _, flagged, n in per_disposition if d == KEPT and flagged),
         quarantined_by_reason={r: n for r, n in by_reason.items() if n},
@@ -85,7 +115,7 @@ def check_conservation(counts: Counts) -> None:
     if not counts.holds:
         raise DataQualityError(
             f"row conservation failed: {counts.rows_in} rows in, but {counts.kept} kept + {counts.quarantined} quarantined + "
-            f"{counts.duplicates_exact + counts.duplicates_near} duplicates + {counts.bot_rows_removed} bot rows = {counts.accounted}; "
+            f"{counts.duplicates} duplicates + {counts.bot_rows_removed} bot rows = {counts.accounted}; "
             "nothing was written"
         )
 

@@ -22,11 +22,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ecomlake import lake
-from ecomlake.catalog import BRONZE_EVENTS, QUARANTINE, RUN_AUDIT, SILVER_EVENTS
+from ecomlake.catalog import BRONZE_EVENTS, LAYOUTS, QUARANTINE, RUN_AUDIT, SILVER_EVENTS
 from ecomlake.clean import day
-from ecomlake.config import Config, PrivacyConfig, config_hash
-from ecomlake.errors import ConfigError
-from ecomlake.ingest.layouts import Layout, builtin_layouts, load_layout
+from ecomlake.clean.rules import delivered_records
+from ecomlake.config import PrivacyConfig, config_hash
+from ecomlake.errors import ConfigError, InputMissingError
+from ecomlake.ingest.layouts import Layout, layout_from_text, load_layout
 from ecomlake.job import Context, SparkJob, iso_date
 from ecomlake.runinfo import code_version
 
@@ -59,6 +60,7 @@ class CleanResult:
         c = self.counts
         return {
             "kept": c.kept, "quarantined": c.quarantined, "duplicates_exact": c.duplicates_exact, "duplicates_near": c.duplicates_near,
+            "duplicates_redelivered": c.duplicates_redelivered,
             "bot_rows_removed": c.bot_rows_removed, "bot_rows_flagged": c.bot_rows_flagged,
             **{f"quarantined_{reason}": n for reason, n in c.quarantined_by_reason.items()},
         }  # fmt: skip
@@ -67,7 +69,8 @@ class CleanResult:
         c = self.counts
         return (
             f"clean {self.run_date}: {c.rows_in:,} rows in = {c.kept:,} kept + {c.quarantined:,} quarantined {json.dumps(c.quarantined_by_reason)} "
-            f"+ {c.duplicates_exact:,} exact and {c.duplicates_near:,} near duplicates + {c.bot_rows_removed:,} bot rows removed "
+            f"+ {c.duplicates_exact:,} exact, {c.duplicates_near:,} near and {c.duplicates_redelivered:,} redelivered duplicates "
+            f"+ {c.bot_rows_removed:,} bot rows removed "
             f"({c.bot_rows_flagged:,} bot rows flagged and kept)"
         )
 
@@ -90,17 +93,39 @@ def pseudonym_key(privacy: PrivacyConfig, environ: Mapping[str, str] | None = No
     return key
 
 
-def resolve_layouts(config: Config, names: list[str]) -> dict[str, Layout]:
-    """The layouts named in bronze's source_layout: the configured layout file, else a built-in one."""
-    configured = load_layout(config.ingest.layout)
+def recorded_layouts(ctx: Context, bronze: DataFrame) -> dict[str, Layout]:
+    """The layouts the day's bronze rows were read with, by name, as ingest recorded them (bronze.layouts): no flag needed.
+
+    A configured layout file (ingest.layout) of the same name whose content has changed since is named in a
+    warning; the rows are cleaned with the version they were read with.
+    """
+    used = bronze.select("source_layout", "layout_hash").distinct().collect()  # a handful of (name, version) pairs
+    hashes = sorted({r["layout_hash"] for r in used})
+    stored = {
+        r["layout_hash"]: layout_from_text(r["content"], f"bronze.layouts version {r['layout_hash']} ({r['origin']})")
+        for r in lake.read(ctx.spark, ctx.config, LAYOUTS, missing="empty").where(F.col("layout_hash").isin(hashes)).collect()
+    }
+    missing = [h for h in hashes if h not in stored]
+    if missing:
+        raise InputMissingError(f"bronze.layouts has no layout version {', '.join(missing)}, which bronze rows were read with; re-ingest the day")
     layouts: dict[str, Layout] = {}
-    for name in names:
-        if name == configured.name:
-            layouts[name] = configured
-        elif name in builtin_layouts():
-            layouts[name] = load_layout(name)
-        else:
-            raise ConfigError(f"ingest.layout: bronze rows were ingested with layout {name!r}; configure its layout file to clean them")
+    for r in used:
+        layout = stored[r["layout_hash"]]
+        other = layouts.setdefault(layout.name, layout)
+        if other.time_format != layout.time_format:
+            raise ConfigError(
+                f"layout {layout.name}: the day's rows were read with two versions ({other.digest}, {layout.digest}) whose time_format "
+                f"differs ({other.time_format!r}, {layout.time_format!r}); re-ingest the older files with the current layout"
+            )
+    try:
+        configured: Layout | None = load_layout(ctx.config.ingest.layout)
+    except ConfigError:  # not needed any more: the recorded versions are
+        configured = None
+    if configured is not None and configured.name in layouts and configured.digest not in hashes:
+        log.warning(
+            "layout %s: %s has changed since the rows were ingested (version %s, recorded %s); cleaning with the recorded version",
+            configured.name, configured.origin, configured.digest, ", ".join(sorted(h for h in hashes)),
+        )  # fmt: skip
     return layouts
 
 
@@ -121,8 +146,8 @@ def run(ctx: Context, params: CleanParams) -> CleanResult:
     classified: DataFrame | None = None
     try:
         bronze = lake.read(spark, config, BRONZE_EVENTS, where)
-        names = sorted(r[0] for r in bronze.select("source_layout").distinct().collect())  # a handful of layout names
-        classified = day.classify(bronze, resolve_layouts(config, names), config.clean, run_date, pseudonym_key(config.privacy))
+        rules = day.Rules(config.clean, config.events.types, run_date, pseudonym_key(config.privacy))
+        classified = day.classify(bronze, _previous(ctx, run_date), recorded_layouts(ctx, bronze), rules)
         # Counted, then written twice (quarantine, silver): keep it rather than parse and dedupe three times.
         # On local disk, not in the heap: a day outgrows storage memory, and the memory-then-disk
         # fallback ran a 4g JVM out of heap at 30M events (benchmarks/results/notes.md).
@@ -145,6 +170,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date", type=iso_date, required=True, help="the ingest date to clean, YYYY-MM-DD")
 
 
+def _previous(ctx: Context, run_date: dt.date) -> DataFrame | None:
+    """The records bronze holds from the clean.dedupe_lookback_days ingest dates before the run date (None: no lookback)."""
+    days = ctx.config.clean.lookback_days
+    if days == 0:
+        return None
+    ingested = [run_date - dt.timedelta(days=n) for n in range(1, days + 1)]
+    return lake.read(ctx.spark, ctx.config, BRONZE_EVENTS, missing="empty").where(F.col("ingest_date").isin(ingested)).transform(delivered_records)
+
+
 def _count(classified: DataFrame, rows_in: int) -> day.Counts:
     grouped = classified.groupBy("disposition", "reason", F.col("bot_rule").isNotNull().alias("is_bot")).count().collect()
     return day.count_dispositions(rows_in, [(r["disposition"], r["reason"], r["is_bot"], r["count"]) for r in grouped])
@@ -164,7 +198,8 @@ def _audit(
     if c is not None:
         record |= {
             "rows_in": c.rows_in, "rows_kept": c.kept, "rows_quarantined": c.quarantined, "duplicates_exact": c.duplicates_exact,
-            "duplicates_near": c.duplicates_near, "bot_rows_removed": c.bot_rows_removed, "bot_rows_flagged": c.bot_rows_flagged,
+            "duplicates_near": c.duplicates_near, "duplicates_redelivered": c.duplicates_redelivered,
+            "bot_rows_removed": c.bot_rows_removed, "bot_rows_flagged": c.bot_rows_flagged,
             "quarantined_by_reason": c.quarantined_by_reason,
         }  # fmt: skip
     lake.append(ctx.spark, ctx.config, RUN_AUDIT, [record])

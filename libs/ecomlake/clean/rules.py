@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
@@ -21,7 +21,6 @@ from ecomlake.ingest.layouts import Layout, parse_event_time
 from ecomlake.vocabulary import (
     BAD_PRICE,
     CANONICAL_COLUMNS,
-    EVENT_TYPES,
     EXACT,
     MALFORMED,
     NEAR,
@@ -113,8 +112,11 @@ def trusted_window(config: CleanConfig, run_date: dt.date) -> tuple[dt.datetime,
     return dt.datetime.combine(earliest, dt.time()), latest
 
 
-def quarantine_reason(config: CleanConfig, run_date: dt.date) -> Column:
-    """The first quarantine reason that applies to a parsed row, or NULL for a trustworthy row."""
+def quarantine_reason(config: CleanConfig, run_date: dt.date, event_types: Sequence[str]) -> Column:
+    """The first quarantine reason that applies to a parsed row, or NULL for a trustworthy row.
+
+    ``event_types``: the configured vocabulary (``events.types``: the four and the site's own).
+    """
     earliest, latest = trusted_window(config, run_date)
     time = F.col("event_time")
     is_out_of_range = (time < F.lit(earliest)) | (time >= F.lit(latest))
@@ -122,13 +124,13 @@ def quarantine_reason(config: CleanConfig, run_date: dt.date) -> Column:
     return (
         F.when(F.col("is_unparseable") | F.col("is_user_unparseable"), F.lit(MALFORMED))
         .when(F.col("user_id").isNull(), F.lit(NULL_USER))
-        .when(~F.col("event_type").isin(*EVENT_TYPES) | F.col("event_type").isNull(), F.lit(UNKNOWN_EVENT_TYPE))
+        .when(~F.col("event_type").isin(*event_types) | F.col("event_type").isNull(), F.lit(UNKNOWN_EVENT_TYPE))
         .when((price < 0) | (price > F.lit(config.max_price)), F.lit(BAD_PRICE))
         .when(is_out_of_range, F.lit(TIMESTAMP_OUT_OF_RANGE))
     )
 
 
-def quarantine_detail(config: CleanConfig, run_date: dt.date) -> Column:
+def quarantine_detail(config: CleanConfig, run_date: dt.date, event_types: Sequence[str]) -> Column:
     """What exactly is wrong with a quarantined row, naming the field and its raw value."""
 
     def raw(column: str) -> Column:
@@ -143,13 +145,31 @@ def quarantine_detail(config: CleanConfig, run_date: dt.date) -> Column:
         .when((reason == MALFORMED) & F.col("is_user_unparseable"), F.format_string("user_id '%s' is not a number", raw("user_id")))
         .when(reason == MALFORMED, F.format_string("category_id '%s' or price '%s' is not a number", raw("category_id"), raw("price")))
         .when(reason == NULL_USER, F.lit("user_id is empty"))
-        .when(reason == UNKNOWN_EVENT_TYPE, F.format_string("event_type '%s' is not one of " + ", ".join(EVENT_TYPES), raw("event_type")))
+        .when(reason == UNKNOWN_EVENT_TYPE, F.format_string("event_type '%s' is not one of " + ", ".join(event_types), raw("event_type")))
         .when(reason == BAD_PRICE, F.format_string(f"price %s is outside [0, {config.max_price:g}]", raw("price")))
         .when(
             reason == TIMESTAMP_OUT_OF_RANGE,
             F.format_string(f"event_time %s is outside the trusted window [{earliest}, {latest})", raw("event_time")),
         )
     )
+
+
+def delivered_records(bronze: DataFrame) -> DataFrame:
+    """Bronze rows as :func:`mark_redelivered` compares them: ``_record``, a struct of the values as they came (and the raw line)."""
+    return bronze.select(F.struct(*[F.col(c) for c in BRONZE_VALUES]).alias("_record"))
+
+
+def mark_redelivered(bronze: DataFrame, previous: DataFrame) -> DataFrame:
+    """Add ``redelivered``: true for a bronze row whose record was already delivered on an earlier ingest date
+    (``previous``: :func:`delivered_records` of those days), e.g. a re-sent export or a retried upload; else false.
+
+    Compared on the values as they came, before any rule: the earlier run accounted for the record (kept,
+    quarantined, or dropped as a duplicate or a bot's), so a copy changes nothing. Struct equality treats
+    NULL fields as equal, so records without a session or an order still match.
+    """
+    seen = previous.distinct().withColumn("_seen", F.lit(True))
+    keyed = bronze.withColumn("_record", F.struct(*[F.col(c) for c in BRONZE_VALUES]))
+    return keyed.join(seen, "_record", how="left").withColumn("redelivered", F.coalesce("_seen", F.lit(False))).drop("_record", "_seen")
 
 
 def mark_duplicates(events: DataFrame, near_seconds: int) -> DataFrame:
@@ -173,14 +193,16 @@ def mark_duplicates(events: DataFrame, near_seconds: int) -> DataFrame:
 
 
 def flag_bots(events: DataFrame, config: CleanConfig) -> DataFrame:
-    """Add ``bot_rule``: the rule a user's behaviour broke (no person clicks that fast or that much), else NULL.
+    """Add ``bot_rule``: the rule a user broke on an event day (no person clicks that fast or that much), else NULL.
 
-    Per-user windows: no shuffle after :func:`mark_duplicates`, and no join back.
+    Counted per user and event day (UTC), whatever the batch: a delivery of many days flags exactly the
+    user-days a delivery per day flags, and a heavy user's days do not add up to a bot. Per-user windows:
+    no shuffle after :func:`mark_duplicates`, and no join back.
     """
     per_minute = F.count(F.lit(1)).over(Window.partitionBy("user_id", F.date_trunc("minute", "event_time")))
-    user = Window.partitionBy("user_id")
+    user_day = Window.partitionBy("user_id", F.to_date("event_time"))
     counted = events.withColumn("_per_minute", per_minute)
-    peak, total = F.max("_per_minute").over(user), F.count(F.lit(1)).over(user)
+    peak, total = F.max("_per_minute").over(user_day), F.count(F.lit(1)).over(user_day)
     limit_minute, limit_day = config.bot_max_events_per_minute, config.bot_max_events_per_day
     rule = F.when(peak > limit_minute, F.format_string(f"more than {limit_minute} events in a minute (%d)", peak)).when(
         total > limit_day, F.format_string(f"more than {limit_day} events in a day (%d)", total)

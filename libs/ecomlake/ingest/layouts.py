@@ -14,18 +14,20 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from ecomlake.config import InvalidValue, from_mapping, read_yaml_mapping
+from ecomlake.config import InvalidValue, from_mapping
 from ecomlake.errors import ConfigError
 from ecomlake.vocabulary import CANONICAL_COLUMNS, EVENT_TYPES, REQUIRED_COLUMNS
 
@@ -39,6 +41,7 @@ RESERVED_OPTIONS = ("mode", "columnnameofcorruptrecord", "inferschema", "enforce
 RESERVED_SOURCE_COLUMNS = (CORRUPT_RECORD_COLUMN, "source_file", "_metadata")
 BUILTIN_DIR = "sources"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Layout:
     fields: tuple[str, ...] = ()  # CSV: every source column in file order; () = read them from the header line
     description: str = ""
     origin: str = field(default="<code>", compare=False)  # the file it was loaded from
+    text: str = field(default="", compare=False, repr=False)  # the YAML it was loaded from, as ingest records it (bronze.layouts)
 
     def validate(self) -> None:
         if not _NAME.match(self.name):
@@ -69,8 +73,8 @@ class Layout:
             if canonical not in self.columns:
                 raise InvalidValue("columns", f"must map {canonical} (required: {', '.join(REQUIRED_COLUMNS)})")
         for source_value, canonical in self.event_types.items():
-            if canonical not in EVENT_TYPES:
-                raise InvalidValue(f"event_types.{source_value}", f"must be one of {', '.join(EVENT_TYPES)}; got {canonical!r}")
+            if not _EVENT_TYPE.match(canonical):  # which types exist is the config's (events.extra_types): ingest checks it
+                raise InvalidValue(f"event_types.{source_value}", f"must name an event type such as {', '.join(EVENT_TYPES)}; got {canonical!r}")
         if not self.time_format.strip():
             raise InvalidValue("time_format", f"must be a Spark datetime pattern or one of {EPOCH_MILLIS}, {EPOCH_SECONDS}, {TYPED_TIMESTAMP}")
         for key in self.options:
@@ -86,6 +90,11 @@ class Layout:
     def has_header(self) -> bool:
         """True when the CSV files start with a header line (option ``header``, case-insensitive)."""
         return any(k.lower() == "header" and v.lower() == "true" for k, v in self.options.items())
+
+    @property
+    def digest(self) -> str:
+        """A short SHA-256 of the layout's YAML text: bronze rows name the exact version they were read with."""
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
 
     @property
     def source_columns(self) -> tuple[str, ...]:
@@ -121,13 +130,31 @@ def load_layout(name_or_path: str) -> Layout:
         'csv'
     """
     path = layout_path(name_or_path)
-    raw = read_yaml_mapping(
-        path,
-        f"layout file not found: {path} (pass a built-in name such as {', '.join(builtin_layouts())}, or an existing file)",
-        "a layout must be a mapping with keys name, format, columns, time_format",
-    )
-    layout = from_mapping(Layout, raw, str(path))
-    return dataclasses.replace(layout, origin=str(path))
+    if not path.is_file():
+        raise ConfigError(f"layout file not found: {path} (pass a built-in name such as {', '.join(builtin_layouts())}, or an existing file)")
+    return layout_from_text(path.read_text(encoding="utf-8"), str(path))
+
+
+def layout_from_text(text: str, origin: str) -> Layout:
+    """A layout from its YAML text (a file's, or the version bronze.layouts recorded at ingest); ``origin`` names it in errors."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: a layout must be a mapping with keys name, format, columns, time_format, got {type(raw).__name__}")
+    return dataclasses.replace(from_mapping(Layout, raw, origin), origin=origin, text=text)
+
+
+def check_event_types(layout: Layout, event_types: Sequence[str]) -> None:
+    """Every value the layout maps onto must be a configured event type (the four, or one of events.extra_types)."""
+    for source_value, canonical in layout.event_types.items():
+        if canonical not in event_types:
+            raise ConfigError(
+                f"{layout.origin}: key 'event_types.{source_value}': maps onto {canonical!r}, which is not an event type "
+                f"({', '.join(event_types)}); declare it in events.extra_types with its interaction weight, e.g. "
+                f"--set events.extra_types.{canonical}=1.0"
+            )
 
 
 def map_event_type(raw: Column, event_types: Mapping[str, str]) -> Column:

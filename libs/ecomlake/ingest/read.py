@@ -26,7 +26,7 @@ from pyspark.sql import types as T
 
 from ecomlake.config import IngestConfig
 from ecomlake.errors import ConfigError, InputMissingError
-from ecomlake.ingest.layouts import CORRUPT_RECORD_COLUMN, Layout, map_event_type
+from ecomlake.ingest.layouts import CORRUPT_RECORD_COLUMN, Layout, map_event_type, parse_event_time
 from ecomlake.vocabulary import CANONICAL_COLUMNS
 
 SOURCE_FILE = "source_file"
@@ -155,7 +155,19 @@ def to_bronze(raw: DataFrame, layout: Layout, ingest_date: dt.date, ingested_at:
         _col(CORRUPT_RECORD_COLUMN).alias("raw_record"),
         F.col(SOURCE_FILE).alias("source_file"),
         F.lit(layout.name).alias("source_layout"),
+        F.lit(layout.digest).alias("layout_hash"),
         F.lit(ingest_date).cast("date").alias("ingest_date"),
         F.lit(ingested_at).cast("timestamp").alias("ingested_at"),
         F.lit(run_id).alias("run_id"),
     )
+
+
+def event_day(layout: Layout, first: dt.date, last: dt.date) -> Column:
+    """A historic load's ingest date for each record: its event's UTC day, as if each day had been delivered on its own.
+
+    An event before ``first`` or after ``last`` (or whose time does not parse) goes to the nearest end of the
+    range, as if it had come with the first or the last day's delivery: cleaning then judges it there (a late
+    arrival, or out of range), so no record is left behind. Over :func:`to_bronze`'s output (its canonical event_time).
+    """
+    day = F.to_date(parse_event_time(F.nullif(F.trim(F.col("event_time")), F.lit("")), layout.time_format))
+    return F.when(day.isNull() | (day < F.lit(first)), F.lit(first)).when(day > F.lit(last), F.lit(last)).otherwise(day)

@@ -120,6 +120,7 @@ def conservation(spark: SparkSession, config: Config, date: dt.date) -> tuple[st
         quarantined=row.rows_quarantined,
         duplicates_exact=row.duplicates_exact,
         duplicates_near=row.duplicates_near,
+        duplicates_redelivered=row.duplicates_redelivered or 0,
         bot_rows_removed=row.bot_rows_removed,
         bot_rows_flagged=row.bot_rows_flagged,
         quarantined_by_reason=dict(sorted((row.quarantined_by_reason or {}).items(), key=lambda kv: -kv[1])),

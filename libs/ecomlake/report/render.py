@@ -51,7 +51,8 @@ def conservation_chart(f: DayFigures) -> Figure | None:
     if c is None:
         return None
     parts = [("kept", c.kept, BLUE), ("quarantined", c.quarantined, ORANGE), ("exact duplicates", c.duplicates_exact, GREY)]
-    parts += [("near duplicates", c.duplicates_near, "#bdbdbd"), ("bot rows removed", c.bot_rows_removed, RED)]
+    parts += [("near duplicates", c.duplicates_near, "#bdbdbd"), ("redelivered", c.duplicates_redelivered, "#e0e0e0")]
+    parts += [("bot rows removed", c.bot_rows_removed, RED)]
     fig, ax = plt.subplots(figsize=(8, 1.9))
     left = 0
     for label, rows, color in parts:
@@ -255,6 +256,7 @@ def _conservation_html(f: DayFigures) -> str:
         ("quarantined (silver.quarantine)", c.quarantined),
         ("exact duplicates dropped", c.duplicates_exact),
         ("near duplicates dropped", c.duplicates_near),
+        ("redelivered events dropped", c.duplicates_redelivered),
         ("bot rows removed", c.bot_rows_removed),
         ("accounted for", c.accounted),
         ("bot rows flagged and kept", c.bot_rows_flagged),
