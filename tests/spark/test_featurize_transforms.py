@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ecomlake.catalog import DAILY_KPIS, INTERACTIONS, ITEM_FEATURES, LABELS, SESSIONS, SILVER_EVENTS, USER_FEATURES, USER_ITEM_DAILY, Table
@@ -146,6 +147,34 @@ def test_interaction_strength_weights_and_decay(spark: SparkSession) -> None:
     assert undecayed.strength == pytest.approx(9.0)
 
 
+def test_the_sites_own_event_types_are_counted_in_gold_and_weighted_in_the_interactions(spark: SparkSession) -> None:
+    d, extra = dt.date(2019, 10, 31), ("wishlist", "share")
+    df = events(
+        spark,
+        [
+            ("2019-10-31 10:00:00", "view", 7, None, 1, 1.0, None),  # user 7, product 1
+            ("2019-10-31 10:01:00", "wishlist", 7, None, 1, 1.0, None),
+            ("2019-10-31 10:02:00", "wishlist", 7, None, 1, 1.0, None),
+            ("2019-10-01 10:00:00", "wishlist", 7, None, 2, 1.0, None),  # 30 days old: before the 30-day window, half weight
+            ("2019-10-31 11:00:00", "share", 8, None, 1, 1.0, None),
+        ],
+    )
+    df = df.withColumn("category_id", df.product_id).withColumn("category_code", F.lit("a.b")).withColumn("brand", F.lit("acme"))
+    activity = user_item_daily(df, extra)
+    s = sessions(df, 30, 600)
+    (kpi,) = daily_kpis(s, activity, [d], extra).collect()
+    assert (kpi.events, kpi.views, kpi.extra_events) == (4, 1, {"wishlist": 2, "share": 1})
+    config = FeaturizeConfig(windows_days=(7, 30))
+    got = {r.user_id: r for r in user_features(s, activity, d, config, extra).collect()}
+    assert (got[7].extra_events, got[7].extra_events_7d, got[7].extra_events_30d) == (
+        {"wishlist": 3, "share": 0}, {"wishlist": 2, "share": 0}, {"wishlist": 2, "share": 0},
+    )  # fmt: skip
+    assert got[8].extra_events_7d == {"wishlist": 0, "share": 1}
+    strength = {r.product_id: r.strength for r in interactions(activity, d, config, {"wishlist": 2.0, "share": 0.0}).collect() if r.user_id == 7}
+    assert strength == pytest.approx({1: 1.0 + 2 * 2.0, 2: 2.0 * 0.5})
+    assert daily_kpis(s, user_item_daily(df), [d]).first().extra_events == {}  # none declared: an empty map (and the rows quarantined)
+
+
 def test_each_transform_makes_exactly_its_catalog_tables_columns(spark: SparkSession) -> None:
     """The transforms and the table catalog are declared apart: lake.write conforms a transform's output to its table,
     which fails on a missing or an extra column. Checked here on the query plans alone (no Spark job), windows included."""
@@ -159,7 +188,7 @@ def test_each_transform_makes_exactly_its_catalog_tables_columns(spark: SparkSes
     made: list[tuple[Table, T.StructType]] = [
         (SESSIONS, s.schema),
         (USER_ITEM_DAILY, activity.schema),
-        (DAILY_KPIS, daily_kpis(s, [d]).schema),
+        (DAILY_KPIS, daily_kpis(s, activity, [d]).schema),
         (LABELS, labels(s, d, 7).schema),
         (INTERACTIONS, interactions(activity, d, config).schema),
         (USER_FEATURES, with_rfm_scores(user_features(s, activity, d, config)).schema),

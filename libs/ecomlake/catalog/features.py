@@ -3,6 +3,7 @@
 Jobs conform their output to these schemas, Delta gets them as table and column comments, and
 ``docs/data_dictionary.md`` is rendered from them (``ecomlake docs``; a test keeps the file current).
 Windowed columns are named ``<metric>_<w>d`` for each window ``w`` of ``featurize.windows_days``.
+Events of the site's own types (``events.extra_types``) are counted in ``extra_events`` maps (type -> events).
 Daily tables hold one slice per event day; snapshot tables one slice per as-of date, computed from the
 daily tables.
 """
@@ -12,7 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ecomlake.catalog.table import Table
-from ecomlake.schema import BOOL, DATE, DOUBLE, INT, LONG, STRING, TIMESTAMP, ArrayOf, DataType, Field, StructOf
+from ecomlake.schema import BOOL, DATE, DOUBLE, INT, LONG, STRING, TIMESTAMP, ArrayOf, DataType, Field, MapOf, StructOf
+
+# Events of the site's own types (events.extra_types) by type: a map keeps the tables' columns the same whatever a site declares.
+EXTRA_EVENTS = MapOf(STRING, LONG)
+_EXTRA = "events of the site's own types (events.extra_types), by type; empty when none are declared"
 
 AFFINITY = ArrayOf(StructOf((("rank", INT), ("name", STRING), ("share", DOUBLE))))
 
@@ -68,6 +73,7 @@ USER_ITEM_DAILY = Table(
         Field("carts", LONG, "add-to-cart events", "events"),
         Field("removes", LONG, "remove-from-cart events", "events"),
         Field("purchases", LONG, "purchase events", "events"),
+        Field("extra_events", EXTRA_EVENTS, _EXTRA, "events"),
         Field("priced_views", LONG, "view events with a price", "events"),
         Field("view_price_sum", DOUBLE, "sum of the prices of priced views", "currency"),
         Field("priced_purchases", LONG, "purchase events with a price", "events"),
@@ -95,6 +101,7 @@ DAILY_KPIS = Table(
         Field("carts", LONG, "add-to-cart events", "events"),
         Field("removes", LONG, "remove-from-cart events", "events"),
         Field("purchases", LONG, "purchase events", "events"),
+        Field("extra_events", EXTRA_EVENTS, _EXTRA, "events"),
         Field("orders", LONG, "orders (see gold.sessions.orders)", "orders"),
         Field("gmv", DOUBLE, "gross merchandise value: sum of purchase prices", "currency"),
         Field("aov", DOUBLE, "average order value: gmv / orders (NULL without orders)", "currency"),
@@ -135,6 +142,7 @@ def _user_feature_fields(windows: Sequence[int]) -> tuple[Field, ...]:
         Field("carts", LONG, "add-to-cart events", "events"),
         Field("removes", LONG, "remove-from-cart events", "events"),
         Field("purchases", LONG, "purchase events", "events"),
+        Field("extra_events", EXTRA_EVENTS, _EXTRA, "events"),
         *_windowed(
             windows,
             (
@@ -142,6 +150,7 @@ def _user_feature_fields(windows: Sequence[int]) -> tuple[Field, ...]:
                 ("views", LONG, "view events", "events"),
                 ("carts", LONG, "add-to-cart events", "events"),
                 ("purchases", LONG, "purchase events", "events"),
+                ("extra_events", EXTRA_EVENTS, _EXTRA, "events"),
             ),
         ),
         Field("cart_abandonment_rate", DOUBLE, "sessions with a cart but no purchase / sessions with a cart, NULL without carts", "ratio 0-1"),
@@ -249,7 +258,8 @@ INTERACTIONS = Table(
         Field(
             "strength",
             DOUBLE,
-            "sum over days of (featurize.interaction_weights . event counts) x 0.5^(age in days / featurize.interaction_half_life_days); "
+            "sum over days of (featurize.interaction_weights and events.extra_types' weights . event counts) "
+            "x 0.5^(age in days / featurize.interaction_half_life_days); "
             "age = as_of_date minus the event's day; no decay when the half-life is null",
             "weighted events",
         ),

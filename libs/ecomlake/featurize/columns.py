@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
@@ -9,6 +11,13 @@ from pyspark.sql import functions as F
 def count_of(event_type: str) -> Column:
     """Aggregate: how many rows are events of ``event_type``."""
     return F.count(F.when(F.col("event_type") == event_type, True))
+
+
+def extra_events_map(count: Callable[[str], Column], extra_types: Sequence[str]) -> Column:
+    """An ``extra_events`` map (event type -> events) of the site's own types, each counted by ``count``; empty without any."""
+    if not extra_types:
+        return F.create_map().cast("map<string,bigint>")
+    return F.create_map(*[part for t in extra_types for part in (F.lit(t), F.coalesce(count(t), F.lit(0)).cast("long"))])
 
 
 def exact_sum(column: Column | str, scale: int = 6) -> Column:

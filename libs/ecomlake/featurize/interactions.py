@@ -8,6 +8,7 @@ interest counts more. Age is in whole days: as_of_date minus the event's day.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -16,10 +17,12 @@ from ecomlake.config import FeaturizeConfig
 from ecomlake.featurize.columns import exact_sum
 
 
-def interactions(activity: DataFrame, as_of: dt.date, config: FeaturizeConfig) -> DataFrame:
-    """gold.interactions rows as of ``as_of`` from gold.user_item_daily (any history)."""
+def interactions(activity: DataFrame, as_of: dt.date, config: FeaturizeConfig, extra_weights: Mapping[str, float] | None = None) -> DataFrame:
+    """gold.interactions rows as of ``as_of`` from gold.user_item_daily (any history); ``extra_weights``: events.extra_types."""
     w = config.interaction_weights
     weighted = F.col("views") * w.view + F.col("carts") * w.cart + F.col("removes") * w.remove_from_cart + F.col("purchases") * w.purchase
+    for event_type, weight in (extra_weights or {}).items():
+        weighted = weighted + F.coalesce(F.col("extra_events")[event_type], F.lit(0)) * weight
     if config.interaction_half_life_days is not None:
         age_days = F.datediff(F.lit(as_of), F.col("event_date"))
         weighted = weighted * F.pow(F.lit(0.5), age_days / config.interaction_half_life_days)

@@ -112,9 +112,10 @@ def run(ctx: Context, params: FeaturizeParams) -> FeaturizeResult:
 
     day_events = silver.where(F.col("event_date").isin(event_dates))
     write(sessions(day_events, fc.session_gap_minutes, fc.dwell_cap_seconds), SESSIONS, "session_date", event_dates)
-    write(user_item_daily(day_events), USER_ITEM_DAILY, "event_date", event_dates)
+    extra = config.events.extra_types  # the site's own event types and their interaction weights
+    write(user_item_daily(day_events, tuple(extra)), USER_ITEM_DAILY, "event_date", event_dates)
     session_history, activity_history = lake.read(spark, config, SESSIONS), lake.read(spark, config, USER_ITEM_DAILY)
-    write(daily_kpis(session_history, event_dates), DAILY_KPIS, "kpi_date", event_dates)
+    write(daily_kpis(session_history, activity_history, event_dates, tuple(extra)), DAILY_KPIS, "kpi_date", event_dates)
 
     def write_snapshots(make: Callable[[dt.date], DataFrame], finish: Callable[[DataFrame], DataFrame], table: Table) -> None:
         # The ranks and scores read the snapshots several times (a histogram, then a join): compute them once.
@@ -126,9 +127,9 @@ def run(ctx: Context, params: FeaturizeParams) -> FeaturizeResult:
         finally:
             snapshots.unpersist()
 
-    write_snapshots(lambda d: user_features(session_history, activity_history, d, fc), with_rfm_scores, USER_FEATURES)
+    write_snapshots(lambda d: user_features(session_history, activity_history, d, fc, tuple(extra)), with_rfm_scores, USER_FEATURES)
     write_snapshots(lambda d: item_features(activity_history, d, fc), lambda df: with_popularity_ranks(df, fc.windows_days), ITEM_FEATURES)
-    write_snapshots(lambda d: interactions(activity_history, d, fc), lambda df: df, INTERACTIONS)
+    write_snapshots(lambda d: interactions(activity_history, d, fc, extra), lambda df: df, INTERACTIONS)
 
     first_day = event_dates[0] if params.full else session_history.agg(F.min("session_date")).collect()[0][0]
     cutoffs = [c for c in (d - dt.timedelta(days=fc.label_horizon_days) for d in snapshot_dates) if c >= first_day]
@@ -169,7 +170,7 @@ def _check_stored_columns(ctx: Context, table: Table) -> None:
     stored, configured = lake.read(ctx.spark, ctx.config, table, missing="empty").columns, lake.schema_of(ctx.config, table).names
     if stored != configured:
         raise ConfigError(
-            f"featurize.windows_days: {table.qualified_name(ctx.config.lake)} has other columns than this config makes "
+            f"featurize.windows_days: {table.qualified_name(ctx.config.lake)} has other columns than this config and code make "
             f"(differing: {', '.join(sorted(set(stored) ^ set(configured)))}); rebuild it with `ecomlake featurize --full`"
         )
 

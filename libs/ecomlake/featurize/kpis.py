@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from ecomlake.featurize.columns import exact_sum, ratio
+from ecomlake.featurize.columns import exact_sum, extra_events_map, ratio
 
 
-def daily_kpis(sessions: DataFrame, days: Sequence[dt.date]) -> DataFrame:
+def daily_kpis(sessions: DataFrame, activity: DataFrame, days: Sequence[dt.date], extra_types: Sequence[str] = ()) -> DataFrame:
     """gold.daily_kpis rows for ``days`` from gold.sessions, which must hold every earlier day too
-    (a user is new on the day of their first session ever)."""
+    (a user is new on the day of their first session ever), and the site's own event types (``extra_types``)
+    from gold.user_item_daily."""
     last_day = max(days)
     history = sessions.where(F.col("session_date") <= F.lit(last_day))
     first_day = history.groupBy("user_id").agg(F.min("session_date").alias("_first_day"))
@@ -44,6 +45,12 @@ def daily_kpis(sessions: DataFrame, days: Sequence[dt.date]) -> DataFrame:
         F.sum("_single_event").alias("_single_event"),
         (exact_sum("duration_seconds") / F.sum("sessions")).alias("avg_session_seconds"),
     )
+    if extra_types:
+        per_day = activity.where(F.col("event_date").isin(list(days))).groupBy(F.col("event_date").alias("kpi_date"))
+        extra = per_day.agg(extra_events_map(lambda t: F.sum(F.col("extra_events")[t]), extra_types).alias("extra_events"))
+        kpis = kpis.join(extra, "kpi_date", how="left")
+    else:
+        kpis = kpis.withColumn("extra_events", extra_events_map(F.lit, ()))
     return (
         kpis.withColumn("returning_users", F.col("active_users") - F.col("new_users"))
         .withColumn("aov", ratio(F.col("gmv"), F.col("orders")))

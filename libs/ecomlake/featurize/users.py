@@ -7,12 +7,13 @@ cannot change a snapshot. Definitions of every column: gold.user_features in eco
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from ecomlake.config import FeaturizeConfig
-from ecomlake.featurize.columns import exact_sum, ratio
+from ecomlake.featurize.columns import exact_sum, extra_events_map, ratio
 from ecomlake.featurize.ranking import with_quintile
 from ecomlake.vocabulary import UNKNOWN
 
@@ -21,13 +22,15 @@ def days_before(as_of: dt.date, ts: Column) -> Column:
     return F.datediff(F.lit(as_of), F.to_date(ts))
 
 
-def user_features(sessions: DataFrame, activity: DataFrame, as_of: dt.date, config: FeaturizeConfig) -> DataFrame:
+def user_features(sessions: DataFrame, activity: DataFrame, as_of: dt.date, config: FeaturizeConfig, extra_types: Sequence[str] = ()) -> DataFrame:
     """gold.user_features rows as of ``as_of`` from gold.sessions and gold.user_item_daily (any history),
-    without the RFM scores: :func:`with_rfm_scores` adds them, over all the rows of each as-of date."""
+    without the RFM scores: :func:`with_rfm_scores` adds them, over all the rows of each as-of date.
+    ``extra_types``: the site's own event types (events.extra_types), counted in the ``extra_events`` maps."""
     sessions = sessions.where(F.col("session_date") <= F.lit(as_of))
     activity = activity.where(F.col("event_date") <= F.lit(as_of))
     features = (
         _from_sessions(sessions, as_of, config.windows_days)
+        .transform(_with_extra_events, activity, as_of, config.windows_days, extra_types)
         .join(_from_activity(activity), "user_id", how="left")
         .join(_affinity(activity, "category_code", "top_categories", config.top_affinities), "user_id", how="left")
         .join(_affinity(activity, "brand", "top_brands", config.top_affinities), "user_id", how="left")
@@ -71,6 +74,24 @@ def _from_sessions(sessions: DataFrame, as_of: dt.date, windows: tuple[int, ...]
     )
 
 
+def _with_extra_events(users: DataFrame, activity: DataFrame, as_of: dt.date, windows: tuple[int, ...], extra_types: Sequence[str]) -> DataFrame:
+    """Add ``extra_events`` and ``extra_events_<w>d``: the user's events of each of the site's own types, all time and per window."""
+    names = ["extra_events", *[f"extra_events_{w}d" for w in windows]]
+    empty = extra_events_map(F.lit, ())
+    if not extra_types:  # the maps are empty: no second pass over the activity
+        return users.select("*", *[empty.alias(n) for n in names])
+
+    def events(t: str, window: int | None) -> Column:
+        n = F.col("extra_events")[t]
+        return F.sum(n if window is None else F.when(F.col("event_date") > F.date_sub(F.lit(as_of), window), n))
+
+    maps = [extra_events_map(lambda t, w=w: events(t, w), extra_types) for w in (None, *windows)]  # type: ignore[misc]
+    per_user = activity.groupBy("user_id").agg(*[m.alias(n) for m, n in zip(maps, names, strict=True)])
+    return users.join(per_user, "user_id", how="left").select(
+        *[F.col(c) for c in users.columns], *[F.coalesce(F.col(n), empty).alias(n) for n in names]
+    )
+
+
 def _from_activity(activity: DataFrame) -> DataFrame:
     per_product = activity.groupBy("user_id", "product_id").agg(
         (F.sum("views") > 0).alias("viewed"),
@@ -92,7 +113,8 @@ def _from_activity(activity: DataFrame) -> DataFrame:
 
 def _affinity(activity: DataFrame, key: str, out: str, top: int) -> DataFrame:
     """The user's ``top`` values of ``key`` by events, each with its share of all the user's events."""
-    events = F.col("views") + F.col("carts") + F.col("removes") + F.col("purchases")
+    extra = F.aggregate(F.map_values("extra_events"), F.lit(0).cast("long"), lambda acc, n: acc + n)  # the site's own types count too
+    events = F.col("views") + F.col("carts") + F.col("removes") + F.col("purchases") + extra
     per_value = activity.groupBy("user_id", key).agg(F.sum(events).alias("_events"))
     user_total = Window.partitionBy("user_id")
     by_events = Window.partitionBy("user_id").orderBy(F.col("_events").desc(), F.col(key).asc())
