@@ -24,6 +24,7 @@ JOB_MODULES: dict[str, str] = {
     "train-lstm": "ecomlake.lstm.train_job",
     "score-lstm": "ecomlake.lstm.score_job",
     "pipeline": "ecomlake.pipeline.job",
+    "backfill": "ecomlake.pipeline.backfill",
     "report": "ecomlake.report.job",
     "sql": "ecomlake.analyst.sql",
     "demo": "ecomlake.demo",

@@ -63,7 +63,10 @@ def run(ctx: Context, params: ScoreParams) -> ScoreResult:
     checkpoint = _checkpoint(ctx, saved)
     items, categories = spark.read.parquet(f"{dataset}/vocab/items"), spark.read.parquet(f"{dataset}/vocab/categories")
     silver = lake.read(spark, config, SILVER_EVENTS)
-    sequences = latest_sequences(silver, items, categories, config, params.date, int(manifest["sequence_length"]), manifest["unit"])
+    # The model's own event vocabulary (the manifest's), not today's config: ids must mean what they meant in training.
+    sequences = latest_sequences(
+        silver, items, categories, config, params.date, int(manifest["sequence_length"]), manifest["unit"], manifest.get("event_types")
+    )
     users = lake.write(score_sequences(sequences, checkpoint, saved.version, params.date), config, LSTM_SCORES, {"run_date": params.date})
     return ScoreResult(params.date, saved.version, LSTM_SCORES.qualified_name(config.lake), users)
 

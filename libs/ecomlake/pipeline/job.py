@@ -6,7 +6,7 @@ date as its parameter:
 
 - a step already succeeded for the date (with the same parameters: alone or in an earlier pipeline run)
   is skipped, unless ``--force``; ``--from STEP`` starts at a step (the earlier ones are neither run nor
-  checked), ``--only STEP`` runs one step (a scheduler's task);
+  checked), ``--through STEP`` stops after a step, ``--only STEP`` runs one step (a scheduler's task);
 - each run is recorded when it starts (``running``) and when it ends, with this pipeline run's id: a
   driver killed mid-step leaves a ``running`` row that never ends, beside the re-run's rows;
 - a step whose job raises :class:`~ecomlake.errors.NotDueError` (its input cannot exist yet for the date
@@ -47,6 +47,7 @@ class PipelineParams:
     force: bool = False  # re-run steps that already succeeded for the date
     start_step: str | None = None  # --from: start at this step
     only_step: str | None = None  # --only: run just this step
+    end_step: str | None = None  # --through: stop after this step
     summaries: bool = False  # print each step's own summary instead of one progress line per step
 
     def __post_init__(self) -> None:
@@ -113,7 +114,7 @@ ALREADY = "already_succeeded"
 def run(ctx: Context, params: PipelineParams) -> PipelineResult:
     """Run the configured steps for each date in order; raise on the first failed step (after recording it)."""
     t0, echo_steps = time.perf_counter(), params.summaries
-    steps = _steps(ctx.config, params.start_step, params.only_step)
+    steps = _steps(ctx.config, params.start_step, params.only_step, params.end_step)
     runs: list[StepRun] = []
     total = len(params.dates) * len(steps)
     for d, day in enumerate(params.dates):
@@ -133,12 +134,16 @@ def run(ctx: Context, params: PipelineParams) -> PipelineResult:
     return PipelineResult(ctx.run_id, tuple(params.dates), tuple(runs), time.perf_counter() - t0)
 
 
-def _steps(config: Config, start_step: str | None, only_step: str | None) -> list[Step]:
+def _steps(config: Config, start_step: str | None, only_step: str | None, end_step: str | None = None) -> list[Step]:
     steps = [s for s in STEPS if s.job in config.pipeline.steps]
     names = [s.job for s in steps]
-    for flag, name in (("--from", start_step), ("--only", only_step)):
+    for flag, name in (("--from", start_step), ("--only", only_step), ("--through", end_step)):
         if name is not None and name not in names:
             raise ConfigError(f"{flag} {name}: not among pipeline.steps {list(config.pipeline.steps)}")
+    if start_step is not None and end_step is not None and names.index(end_step) < names.index(start_step):
+        raise ConfigError(f"--through {end_step} comes before --from {start_step} in the pipeline")
+    if end_step is not None:
+        steps = steps[: names.index(end_step) + 1]
     if start_step is not None:
         steps = steps[names.index(start_step) :]
     return [s for s in steps if only_step is None or s.job == only_step]
@@ -197,6 +202,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     step = parser.add_mutually_exclusive_group()
     step.add_argument("--from", dest="start_step", choices=STEP_NAMES, help="start at this step (resume after a fix)")
     step.add_argument("--only", dest="only_step", choices=STEP_NAMES, help="run just this step (a scheduler's task per step)")
+    parser.add_argument("--through", dest="end_step", choices=STEP_NAMES, help="stop after this step (e.g. featurize: the lake without models)")
     parser.add_argument(
         "--summaries", action="store_true", help="print each step's own summary (as the job alone prints it) instead of a progress line"
     )
