@@ -193,6 +193,15 @@ def test_spark_sql_takes_one_statement(spark: SparkSession, statement: str) -> N
         require_read_only(spark, statement)
 
 
+@pytest.mark.parametrize(
+    "statement",
+    ["SELECT reflect('java.lang.System', 'exit', 0)", "SELECT s FROM (SELECT upper(java_method('java.lang.Runtime', 'getRuntime')) AS s)"],
+)
+def test_spark_sql_refuses_calls_of_java_methods(spark: SparkSession, statement: str) -> None:
+    with pytest.raises(ConfigError, match=r"^ecomlake sql is read-only: (reflect|java_method)\(\) calls Java methods"):
+        require_read_only(spark, statement)
+
+
 def test_spark_sql_takes_reads(spark: SparkSession) -> None:
     for statement in READS:
         require_read_only(spark, statement)  # raises on a refusal

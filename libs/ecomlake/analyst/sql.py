@@ -86,6 +86,8 @@ NAME_NODES = frozenset(
     }
 )
 READ_NODES = QUERY_NODES | METADATA_NODES | NAME_NODES
+# Functions a query may not call: they run arbitrary static Java methods (reflect('java.lang.System', 'exit', 0)).
+DENIED_FUNCTIONS = frozenset({"reflect", "java_method", "try_reflect"})
 
 
 def _first_line(text: str) -> str:
@@ -127,11 +129,24 @@ def require_read_only(spark: SparkSession, statement: str) -> None:
                 f"ecomlake sql is read-only: {kind} is not a query; it runs SELECT (WITH, VALUES), SHOW, DESCRIBE and EXPLAIN of a query, "
                 "and ran nothing"
             )
+        _refuse_denied_functions(_scala_seq(node.expressions()))
         pending += _scala_seq(node.children()) + _scala_seq(node.innerChildren()) + _scala_seq(node.subqueries())
         if kind == "ExplainCommand":
             pending.append(node.logicalPlan())
         elif kind == "DescribeQueryCommand":
             pending.append(node.plan())
+
+
+def _refuse_denied_functions(expressions: list[Any]) -> None:
+    """Refuse a call of a DENIED_FUNCTIONS function anywhere in these (parsed, unresolved) expressions."""
+    pending = list(expressions)
+    while pending:
+        expression = pending.pop()
+        if str(expression.getClass().getSimpleName()) == "UnresolvedFunction":
+            name = str(_scala_seq(expression.nameParts())[-1]).lower()
+            if name in DENIED_FUNCTIONS:
+                raise ConfigError(f"ecomlake sql is read-only: {name}() calls Java methods; it ran nothing")
+        pending += _scala_seq(expression.children())
 
 
 def query(spark: SparkSession, config: Config, statement: str) -> DataFrame:
