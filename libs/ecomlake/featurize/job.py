@@ -170,7 +170,7 @@ def _check_stored_columns(ctx: Context, table: Table) -> None:
     stored, configured = lake.read(ctx.spark, ctx.config, table, missing="empty").columns, lake.schema_of(ctx.config, table).names
     if stored != configured:
         raise ConfigError(
-            f"featurize.windows_days: {table.qualified_name(ctx.config.lake)} has other columns than this config and code make "
+            f"featurize.windows_days: {table.qualified_name(ctx.config.lake)} has other columns than this config makes "
             f"(differing: {', '.join(sorted(set(stored) ^ set(configured)))}); rebuild it with `ecomlake featurize --full`"
         )
 

@@ -14,7 +14,9 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,9 +29,14 @@ import yaml
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from ecomlake.config import InvalidValue, from_mapping
+from ecomlake import lake
+from ecomlake.catalog import LAYOUTS
+from ecomlake.config import Config, InvalidValue, from_mapping
 from ecomlake.errors import ConfigError
+from ecomlake.job import Context
 from ecomlake.vocabulary import CANONICAL_COLUMNS, EVENT_TYPES, REQUIRED_COLUMNS
+
+log = logging.getLogger(__name__)
 
 # time_format values that are not Spark datetime patterns.
 EPOCH_MILLIS, EPOCH_SECONDS, TYPED_TIMESTAMP = "epoch_millis", "epoch_seconds", "timestamp"
@@ -184,3 +191,32 @@ def parse_event_time(raw: Column, time_format: str) -> Column:
         return F.timestamp_seconds(raw.try_cast("long"))
     pattern = TIMESTAMP_TEXT_PATTERN if time_format == TYPED_TIMESTAMP else time_format
     return F.try_to_timestamp(raw, F.lit(pattern))
+
+
+def record_layout(ctx: Context, layout: Layout) -> None:
+    """Record the layout's exact version in bronze.layouts (once per version), so that clean reads it from the lake.
+
+    A layout file changed under a name already recorded is a new version: logged with both versions, and
+    the rows read with each name their own (bronze.events.layout_hash).
+    """
+    spark, config = ctx.spark, ctx.config
+    known = lake.read(spark, config, LAYOUTS, missing="empty").where(F.col("name") == layout.name).select("layout_hash", "origin").collect()
+    if any(r["layout_hash"] == layout.digest for r in known):
+        return
+    for r in known:
+        log.warning(
+            "layout %s changed: %s is version %s, bronze.layouts holds version %s (from %s); rows name the version they were read with",
+            layout.name, layout.origin, layout.digest, r["layout_hash"], r["origin"],
+        )  # fmt: skip
+    record = {
+        "layout_hash": layout.digest, "name": layout.name, "origin": layout.origin, "content": layout.text,
+        "recorded_at": dt.datetime.now(dt.UTC), "run_id": ctx.run_id,
+    }  # fmt: skip
+    lake.append(spark, config, LAYOUTS, [record], where={"layout_hash": layout.digest})
+
+
+def configured_layout(config: Config) -> Layout:
+    """The layout of ingest.layout, its event types checked against the configured vocabulary (events)."""
+    layout = load_layout(config.ingest.layout)
+    check_event_types(layout, config.events.types)
+    return layout

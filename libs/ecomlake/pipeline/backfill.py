@@ -16,12 +16,14 @@ import datetime as dt
 import time
 from collections.abc import Mapping
 
+from ecomlake import jobs, ledger
 from ecomlake.errors import ConfigError
-from ecomlake.ingest.job import HistoryLoad, load_history
+from ecomlake.ingest.history import HistoryLoad, load_history
 from ecomlake.ingest.layouts import builtin_layouts
-from ecomlake.job import Context, SparkJob, iso_date
-from ecomlake.pipeline import job as pipeline
+from ecomlake.job import Context, Outcome, SparkJob, execute, iso_date
 from ecomlake.pipeline.dag import STEP_NAMES
+
+ALREADY = "already_succeeded"  # the pipeline's figure for steps not run again
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +44,7 @@ class BackfillParams:
 @dataclasses.dataclass(frozen=True)
 class BackfillResult:
     loaded: HistoryLoad
-    days: tuple[pipeline.PipelineResult, ...]  # one pipeline run per day with rows, in order
+    days: tuple[Outcome, ...]  # one pipeline run per day with rows, in order (ecomlake.pipeline.job.PipelineResult)
     seconds: float
 
     @property
@@ -51,7 +53,11 @@ class BackfillResult:
 
     @property
     def rows_out(self) -> int:
-        return sum(d.rows_out for d in self.days)
+        return sum(d.rows_out or 0 for d in self.days)
+
+    def steps(self, status: str) -> int:
+        """How many of the days' steps ended with ``status`` (succeeded, skipped or already_succeeded)."""
+        return sum(int(d.figures().get(status) or 0) for d in self.days)
 
     def figures(self) -> Mapping[str, float]:
         return {"days": len(self.days), "files": len(self.loaded.files), "rows_loaded": self.loaded.rows}
@@ -62,8 +68,8 @@ class BackfillResult:
         return (
             f"backfill {lo.first}..{lo.last}: {lo.rows:,} rows from {len(lo.files)} file(s) (layout {lo.layout}) loaded as "
             f"{len(lo.rows_per_day)} daily deliveries" + (f" ({empty} day(s) without events skipped)" if empty else "") + "; "
-            f"{sum(d.count('succeeded') for d in self.days)} step(s) succeeded, {sum(d.count('skipped') for d in self.days)} skipped, "
-            f"{sum(d.count(pipeline.ALREADY) for d in self.days)} already done, in {self.seconds:.1f} s"
+            f"{self.steps(ledger.SUCCEEDED)} step(s) succeeded, {self.steps(ledger.SKIPPED)} skipped, "
+            f"{self.steps(ALREADY)} already done, in {self.seconds:.1f} s"
         )
 
 
@@ -72,10 +78,12 @@ def run(ctx: Context, params: BackfillParams) -> BackfillResult:
     t0 = time.perf_counter()
     loaded = load_history(ctx, params.paths, params.start, params.end)
     print(f"backfill: {loaded.rows:,} rows loaded for {len(loaded.rows_per_day)} day(s), {loaded.first}..{loaded.last}", flush=True)
-    done = []
+    pipeline = jobs.load("pipeline")  # through the registry, as the pipeline runs its steps: no job module imports another
+    assert isinstance(pipeline, SparkJob)
+    done: list[Outcome] = []
     for day in loaded.rows_per_day:
-        day_params = pipeline.PipelineParams(date=day, force=params.force, start_step="clean", end_step=params.through)
-        done.append(pipeline.run(Context(ctx.spark, ctx.config), day_params))
+        day_params = pipeline.params(date=day, force=params.force, start_step="clean", end_step=params.through)
+        done.append(execute(pipeline, Context(ctx.spark, ctx.config), day_params))
     return BackfillResult(loaded, tuple(done), time.perf_counter() - t0)
 
 
