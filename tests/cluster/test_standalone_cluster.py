@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -112,11 +112,17 @@ def cfg(root: Path) -> Config:
 
 
 def comparable(df: DataFrame) -> DataFrame:
-    """Drop per-run columns; round doubles, whose last bits depend on the order a shuffle delivered the rows."""
-    cols = [
-        F.round(c.name, 6).alias(c.name) if isinstance(c.dataType, T.DoubleType) else F.col(c.name) for c in df.schema if c.name not in RUN_COLUMNS
-    ]
-    return df.select(*cols)
+    """Drop per-run columns; round doubles, whose last bits depend on the order a shuffle delivered the rows; maps
+    (extra_events) as sorted entry arrays, since set operations refuse map columns."""
+
+    def value(c: T.StructField) -> Column:
+        if isinstance(c.dataType, T.DoubleType):
+            return F.round(c.name, 6).alias(c.name)
+        if isinstance(c.dataType, T.MapType):
+            return F.array_sort(F.map_entries(c.name)).alias(c.name)
+        return F.col(c.name)
+
+    return df.select(*[value(c) for c in df.schema if c.name not in RUN_COLUMNS])
 
 
 def assert_same_tables(spark: SparkSession, a: Path, b: Path, tables: tuple[Table, ...]) -> None:
