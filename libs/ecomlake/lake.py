@@ -115,6 +115,10 @@ def _commit(df: DataFrame, config: Config, table: Table, where: Where | None, re
     _check_columns(schema, where)
     spark = df.sparkSession
     created = not exists(spark, config.lake, table)
+    # The description is compared once per process, before the write: the snapshot that loads is the one the write
+    # then uses (after the commit, a check would load a new one: about a second a table).
+    key = (spark.sparkContext.applicationId, table.path(config.lake))
+    stale = created or (key not in _described and _description(spark, config.lake, table) != schema.description)
     writer = schema.conform(df).write.format("delta").mode("append" if table.append_only and not rebuild else "overwrite")
     if table.partition_by:
         writer = writer.partitionBy(*table.partition_by)
@@ -125,12 +129,9 @@ def _commit(df: DataFrame, config: Config, table: Table, where: Where | None, re
     writer.save(table.path(config.lake))
     rows = _rows_committed(spark, config.lake, table) if count_rows else 0
     register_table(spark, config.lake, table)
-    # A new table, or one rebuilt with new columns, gets its description; otherwise it is checked once per process
-    # (a check loads the new snapshot: about 0.8 s, which each run-ledger append would otherwise pay).
-    key = (spark.sparkContext.applicationId, table.path(config.lake))
-    if created or rebuild or key not in _described:
+    if stale or (rebuild and _description(spark, config.lake, table) != schema.description):
         _set_table_comment(spark, config.lake, table, schema.description)
-        _described.add(key)
+    _described.add(key)
     return rows
 
 
@@ -259,13 +260,16 @@ def register_all(spark: SparkSession, lake: LakeConfig) -> list[Table]:
     return present
 
 
-def _set_table_comment(spark: SparkSession, lake: LakeConfig, table: Table, comment: str) -> None:
-    """Set the Delta table's description, only when it differs (each change is a commit)."""
+def _description(spark: SparkSession, lake: LakeConfig, table: Table) -> str | None:
     from delta.tables import DeltaTable
 
-    if DeltaTable.forPath(spark, table.path(lake)).detail().collect()[0]["description"] != comment:
-        escaped = comment.replace("\\", "\\\\").replace("'", "\\'")
-        spark.sql(f"COMMENT ON TABLE {table.qualified_name(lake)} IS '{escaped}'")
+    return DeltaTable.forPath(spark, table.path(lake)).detail().collect()[0]["description"]
+
+
+def _set_table_comment(spark: SparkSession, lake: LakeConfig, table: Table, comment: str) -> None:
+    """Set the Delta table's description (a commit of its own)."""
+    escaped = comment.replace("\\", "\\\\").replace("'", "\\'")
+    spark.sql(f"COMMENT ON TABLE {table.qualified_name(lake)} IS '{escaped}'")
 
 
 def table_summary(spark: SparkSession, config: Config) -> list[tuple[str, int, int, str]]:
