@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ecomlake import lake
 from ecomlake.catalog import LSTM_SCORES, SILVER_EVENTS
-from ecomlake.errors import InputMissingError, NotDueError
+from ecomlake.errors import InputMissingError
 from ecomlake.job import Context, SparkJob, iso_date
 from ecomlake.lstm import MODEL
 from ecomlake.manifest import read_manifest
@@ -57,7 +57,7 @@ def run(ctx: Context, params: ScoreParams) -> ScoreResult:
     from ecomlake.lstm.scoring import latest_sequences, score_sequences
 
     spark, config = ctx.spark, ctx.config
-    saved = _latest_model(ctx, params.date)
+    saved = due.latest_after_sequences(spark, config, MODEL, params.date, trained_by="train-lstm", job="score-lstm", what=f"{MODEL} model")
     dataset = saved.params["dataset_path"]
     manifest = read_manifest(dataset, spark, written_by="sequences")
     checkpoint = _checkpoint(ctx, saved)
@@ -69,17 +69,6 @@ def run(ctx: Context, params: ScoreParams) -> ScoreResult:
     )
     users = lake.write(score_sequences(sequences, checkpoint, saved.version, params.date), config, LSTM_SCORES, {"run_date": params.date})
     return ScoreResult(params.date, saved.version, LSTM_SCORES.qualified_name(config.lake), users)
-
-
-def _latest_model(ctx: Context, run_date: dt.date) -> registry.ModelRun:
-    """The newest LSTM trained on or before the date; NotDueError when none can exist yet (sequences not due)."""
-    try:
-        return registry.latest_run(ctx.spark, ctx.config, MODEL, run_date, trained_by="train-lstm")
-    except InputMissingError as missing:
-        reason = due.sequences(ctx.spark, ctx.config, run_date)
-        if reason is None:
-            raise  # a model could have been trained: train-lstm should have
-        raise NotDueError(f"score-lstm {run_date}: not due yet, no {MODEL} model can exist on or before {run_date}: {reason}") from missing
 
 
 def _checkpoint(ctx: Context, saved: registry.ModelRun) -> bytes:

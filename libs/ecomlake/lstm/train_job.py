@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ecomlake import lake
 from ecomlake.catalog import LSTM_METRICS, PROPENSITY_SCORES
-from ecomlake.errors import InputMissingError, NotDueError
 from ecomlake.job import Context, SparkJob, iso_date
 from ecomlake.lstm import MODEL
 from ecomlake.manifest import read_manifest
@@ -107,7 +106,7 @@ def run(ctx: Context, params: TrainParams) -> TrainResult:
     from ecomlake.lstm.train import TrainSpec
 
     spark, config, lc, run_date = ctx.spark, ctx.config, ctx.config.lstm, params.date
-    dataset = latest_dataset(ctx, run_date)
+    dataset = due.latest_after_sequences(ctx.spark, ctx.config, DATASET, run_date, trained_by="sequences", job="train-lstm", what="sequences dataset")
     manifest = cast(Manifest, read_manifest(dataset.artifact_path, spark, written_by="sequences"))  # as ecomlake sequences wrote it
     dataset_dir = local_path(dataset.artifact_path)
     version = registry.model_version(run_date, lc, manifest["dataset_version"])
@@ -136,17 +135,6 @@ def run(ctx: Context, params: TrainParams) -> TrainResult:
     lake.append(spark, config, LSTM_METRICS, records, {"run_date": run_date, "model_version": version})
     _record_model(ctx, result, dataset.artifact_path, meta.get("best_val_loss"))
     return result
-
-
-def latest_dataset(ctx: Context, run_date: dt.date) -> registry.ModelRun:
-    """The newest sequences dataset built on or before the date; NotDueError when none can exist yet (sequences not due)."""
-    try:
-        return registry.latest_run(ctx.spark, ctx.config, DATASET, run_date, trained_by="sequences")
-    except InputMissingError as missing:
-        reason = due.sequences(ctx.spark, ctx.config, run_date)
-        if reason is None:
-            raise  # sequences was due: its dataset should be there
-        raise NotDueError(f"train-lstm {run_date}: not due yet, no sequences dataset can exist on or before {run_date}: {reason}") from missing
 
 
 def _record_model(ctx: Context, r: TrainResult, dataset_path: str, best_validation_loss: float | None) -> None:

@@ -8,6 +8,8 @@ that its absence is a real failure (InputMissingError). Both count from the lake
   exists for a cut-off on or before D - H while the lake began after D - H;
 - sequences: a dataset needs train days before its validation and test days, so none can be built (nor
   a model trained on one) while the lake's first event day is after the train days of D.
+
+:func:`latest_after_sequences` is the lookup of the jobs downstream of sequences (train-lstm, score-lstm).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pyspark.sql import functions as F
 from ecomlake import lake
 from ecomlake.catalog import SESSIONS, SILVER_EVENTS
 from ecomlake.config import Config
+from ecomlake.errors import InputMissingError, NotDueError
+from ecomlake.ml import registry
 from ecomlake.sequences.build import split_dates
 
 
@@ -51,3 +55,19 @@ def sequences(spark: SparkSession, config: Config, run_date: dt.date) -> str | N
         f"and test days (sequences.validation_days={sc.validation_days}, test_days={sc.test_days}) is "
         f"{first + dt.timedelta(days=sc.validation_days + sc.test_days)}"
     )
+
+
+def latest_after_sequences(
+    spark: SparkSession, config: Config, model: str, run_date: dt.date, *, trained_by: str, job: str, what: str
+) -> registry.ModelRun:
+    """The newest registry run of ``model`` (by ``trained_by``) on or before the date, for ``job``; ``what`` names it in messages.
+
+    NotDueError when none can exist yet because sequences was not due; InputMissingError when one should exist.
+    """
+    try:
+        return registry.latest_run(spark, config, model, run_date, trained_by=trained_by)
+    except InputMissingError as missing:
+        reason = sequences(spark, config, run_date)
+        if reason is None:
+            raise  # sequences was due: its dataset, and a model trained on it, should be there
+        raise NotDueError(f"{job} {run_date}: not due yet, no {what} can exist on or before {run_date}: {reason}") from missing
