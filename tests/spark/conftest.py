@@ -3,6 +3,8 @@
 gold_lake: generated days through generate, ingest, clean and featurize, each run through the job runner
 (so its ops.run_ledger holds their records). profile_runs, first_run, propensity_run and lstm_trained: the
 model jobs, each in a lake of its own holding copies of its inputs (so gold_lake stays read-only).
+daily_lake: a shop's three days delivered a folder a day through its own layout, ingested, cleaned and featurized
+one day at a time (tests.support.DailyLake): what the delivery and featurize tests compare backfills and rebuilds with.
 model_lake: one lake with every table but the LSTM's (the gold lake's, the profile, recommend and
 propensity tables): what the run report, the analysts' notebooks and the example queries read.
 lstm_lake: the LSTM's lake, scored: the LSTM's tables, for their own report, notebook and query tests.
@@ -10,9 +12,11 @@ lstm_lake: the LSTM's lake, scored: the LSTM's tables, for their own report, not
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime as dt
 import subprocess
+from pathlib import Path
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
@@ -42,6 +46,7 @@ from ecomlake.catalog import (
     USER_SEGMENTS,
 )
 from ecomlake.config import Config
+from ecomlake.datasets import rees46_oct_head
 from ecomlake.featurize import job as featurize_job
 from ecomlake.job import Context
 from ecomlake.lstm import score_job, train_job
@@ -50,6 +55,10 @@ from ecomlake.propensity import job as propensity_job
 from ecomlake.recommend import job as recommend_job
 from ecomlake.sequences import job as sequences_job
 from tests.support import (
+    DELIVERY_DAYS,
+    DELIVERY_GENERATOR,
+    DELIVERY_HORIZON,
+    EXTRA_TYPE,
     GOLD_CUTOFF,
     GOLD_DAYS,
     GOLD_HORIZON,
@@ -57,10 +66,15 @@ from tests.support import (
     GOLD_START,
     PROPENSITY_SMALL,
     REPO,
+    SHOP_LAYOUT,
     SMALL_LSTM,
+    DailyLake,
     copy_tables,
+    day_of,
     lake_config,
     run_job,
+    sorted_rows,
+    write_csv,
 )
 
 GOLD_TABLES = (SESSIONS, USER_ITEM_DAILY, DAILY_KPIS, LABELS, USER_FEATURES, ITEM_FEATURES, INTERACTIONS)
@@ -86,6 +100,51 @@ def gold_lake(spark: SparkSession, config: Config, tmp_path_factory: pytest.Temp
     run_job(spark, cfg, "featurize", date=GOLD_LAST_DAY)
     run_job(spark, cfg, "featurize", date=GOLD_CUTOFF)
     return cfg
+
+
+@pytest.fixture(scope="session")
+def daily_lake(spark: SparkSession, config: Config, tmp_path_factory: pytest.TempPathFactory) -> DailyLake:
+    """The shop's days (tests.support DELIVERY_*) in a folder per event day, day 1's file again in day 2's folder (a
+    re-sent export); each day ingested with the layout file, then cleaned and featurized without it, as a scheduler runs them."""
+    root = tmp_path_factory.mktemp("deliveries")
+    layout_file = root / "shop.yaml"
+    layout_file.write_text(SHOP_LAYOUT)
+    header, lines = _shop_lines(spark, lake_config(config, root / "gen", *DELIVERY_GENERATOR, f"generator.output={root / 'generated'}"))
+    history = write_csv(root / "history" / "2019-Oct.csv", header, lines)
+    days = {d: [ln for ln in lines if day_of(ln) == d] for d in DELIVERY_DAYS}
+    folders = {d: write_csv(root / "daily" / f"event_date={d}" / "events.csv", header, days[d]).parent for d in DELIVERY_DAYS}
+    write_csv(folders[DELIVERY_DAYS[1]] / "resent-events.csv", header, days[DELIVERY_DAYS[0]])
+    cfg = lake_config(config, root / "lake", EXTRA_TYPE, DELIVERY_HORIZON)
+    ingest_cfg = lake_config(config, root / "lake", EXTRA_TYPE, DELIVERY_HORIZON, f"ingest.layout={layout_file}")
+    featurized, snapshots = [], {}
+    for d in DELIVERY_DAYS:
+        run_job(spark, ingest_cfg, "ingest", date=d, paths=(str(folders[d]),))
+        run_job(spark, cfg, "clean", date=d)
+        featurized.append(run_job(spark, cfg, "featurize", date=d))
+        snapshots[d] = sorted_rows(lake.read(spark, cfg, USER_FEATURES, {"as_of_date": d}))
+    rows = {d: len(days[d]) for d in DELIVERY_DAYS}
+    return DailyLake(cfg, ingest_cfg, layout_file, history, rows, rows[DELIVERY_DAYS[0]], tuple(featurized), snapshots)
+
+
+def _shop_lines(spark: SparkSession, cfg: Config) -> tuple[list[str], list[list[str]]]:
+    """Generated events and the real REES46 sample, its later half moved to the next day: the header and the lines, in file order."""
+    landing = run_job(spark, cfg, "generate").output
+    header: list[str] = []
+    lines: list[list[str]] = []
+    for path in sorted(Path(landing.removeprefix("file:")).glob("event_date=*/*.csv")):
+        with path.open(newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader)
+            lines += list(reader)
+    with rees46_oct_head().open(newline="") as f:
+        reader = csv.reader(f)
+        assert next(reader) == header
+        for row in reader:
+            when = dt.datetime.strptime(row[0], "%Y-%m-%d %H:%M:%S UTC")
+            if when.hour * 60 + when.minute >= 85:  # 00:00-01:24 stays on day 1, 01:25-02:50 moves to day 2
+                row[0] = (when + dt.timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S UTC")
+            lines.append(row)
+    return header, lines
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ from ecomlake.ingest.job import IngestParams
 from ecomlake.ingest.job import run as ingest_run
 from ecomlake.job import Context
 from ecomlake.vocabulary import BOT, DUPLICATE
-from tests.support import lake_config, run_job
+from tests.support import lake_config, run_job, sorted_rows
 
 REES46_DAY = dt.date(2019, 10, 1)
 
@@ -55,10 +55,6 @@ def clean(spark: SparkSession, cfg: Config, date: dt.date) -> day.Counts:
 def columns(schema: StructType) -> list[tuple[str, str]]:
     """Names and types: Delta reads every column back as nullable, whatever was written."""
     return [(f.name, f.dataType.simpleString()) for f in schema.fields]
-
-
-def sorted_rows(df: DataFrame) -> list[tuple[Any, ...]]:
-    return sorted(tuple(r) for r in df.collect())
 
 
 # ---- the real REES46 sample ------------------------------------------------------------------

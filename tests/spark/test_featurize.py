@@ -32,13 +32,12 @@ from ecomlake.config import Config
 from ecomlake.errors import ConfigError, InputMissingError
 from ecomlake.featurize.job import FeaturizeParams, FeaturizeResult
 from ecomlake.featurize.job import run as featurize_run
-from ecomlake.generate.dataset import generate_dataset
 from ecomlake.ingest.job import IngestParams
 from ecomlake.ingest.job import run as ingest_run
 from ecomlake.job import Context
 from ecomlake.propensity.dataset import labelled
 from ecomlake.schema import spark_type
-from tests.support import lake_config, run_job
+from tests.support import DELIVERY_DAYS, DELIVERY_HORIZON, EXTRA_TYPE, DailyLake, copy_lake, lake_config, run_job, sorted_rows
 
 REES46_DAY = dt.date(2019, 10, 1)
 GOLD = (SESSIONS, USER_ITEM_DAILY, DAILY_KPIS, USER_FEATURES, ITEM_FEATURES, INTERACTIONS, LABELS)
@@ -62,10 +61,6 @@ def ingest_and_clean(spark: SparkSession, cfg: Config, day: dt.date, *paths: str
 def user(spark: SparkSession, cfg: Config, user_id: int) -> dict[str, Any]:
     (row,) = table(spark, cfg, USER_FEATURES).where(F.col("user_id") == user_id).collect()
     return row.asDict(recursive=True)
-
-
-def sorted_rows(df: DataFrame) -> list[tuple[Any, ...]]:
-    return sorted((tuple(r) for r in df.collect()), key=repr)
 
 
 # ---- the real REES46 sample, checked by hand -----------------------------------------------------
@@ -204,25 +199,16 @@ def test_missing_day_and_changed_windows_are_clear_errors(spark: SparkSession, r
 
 # ---- generated days: point in time, and day by day equals a full rebuild --------------------------
 
-DAYS = [dt.date(2019, 10, 1) + dt.timedelta(days=n) for n in range(3)]
+DAYS = list(DELIVERY_DAYS)
 
 
 @pytest.fixture(scope="module")
-def daily(spark: SparkSession, config: Config, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Three generated days, ingested, cleaned and featurised one day at a time (horizon 1 day)."""
-    root = tmp_path_factory.mktemp("daily")
-    cfg = lake_config(config, root, f"ingest.landing={root / 'landing'}", "featurize.label_horizon_days=1")
-    generate_dataset(spark, dataclasses.replace(cfg.generator, events=6_000, days=len(DAYS), output=str(root / "landing")))
-    snapshots: dict[dt.date, list[tuple[Any, ...]]] = {}
-    results = []
-    for day in DAYS:
-        ingest_and_clean(spark, cfg, day)
-        results.append(featurize(spark, cfg, day))
-        # What day 1's snapshot was when only day 1 existed (later days must not change it).
-        snapshots[day] = sorted_rows(lake.read(spark, cfg, USER_FEATURES, {"as_of_date": day}))
-    incremental = {t.key: sorted_rows(table(spark, cfg, t)) for t in GOLD}
+def daily(spark: SparkSession, daily_lake: DailyLake, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The shop's two days featurised one day at a time (daily_lake: horizon 1 day), then a copy rebuilt with ``--full``."""
+    incremental = {t.key: sorted_rows(table(spark, daily_lake.cfg, t)) for t in GOLD}
+    cfg = copy_lake(daily_lake.cfg, tmp_path_factory.mktemp("rebuilt") / "lake", EXTRA_TYPE, DELIVERY_HORIZON)
     full = run_job(spark, cfg, "featurize", full=True)  # through the job runner, as `ecomlake featurize --full`: its run recorded
-    return {"cfg": cfg, "results": results, "snapshots": snapshots, "incremental": incremental, "full": full}
+    return {"cfg": cfg, "results": daily_lake.featurized, "snapshots": daily_lake.snapshots, "incremental": incremental, "full": full}
 
 
 def test_day_by_day_equals_full_rebuild(spark: SparkSession, daily: dict[str, Any]) -> None:
@@ -234,16 +220,17 @@ def test_day_by_day_equals_full_rebuild(spark: SparkSession, daily: dict[str, An
         assert rebuilt, f"{t.key} is empty"
         assert full.rows[t.key] == len(rebuilt), f"{t.key}: the rows the full rebuild reports are the rows of its commit"
     print("\n" + ", ".join(f"{name} {n:,}" for name, n in full.rows.items()))
-    assert [r.label_cutoffs for r in daily["results"]] == [(), (DAYS[0],), (DAYS[1],)]  # horizon 1 day: each day labels the day before
+    assert [r.label_cutoffs for r in daily["results"]] == [(), (DAYS[0],)]  # horizon 1 day: each day labels the day before
 
 
 def test_the_full_rebuild_is_recorded_in_the_run_ledger(spark: SparkSession, daily: dict[str, Any]) -> None:
     cfg, full = daily["cfg"], daily["full"]
-    (end,) = lake.read(spark, cfg, RUN_LEDGER).where((F.col("job") == "featurize") & (F.col("status") == "succeeded")).collect()
+    featurize_runs = lake.read(spark, cfg, RUN_LEDGER).where(F.col("job") == "featurize")
+    (end,) = featurize_runs.where((F.col("status") == "succeeded") & F.col("run_date").isNull()).collect()  # the days' runs have dates
     assert (end.run_date, json.loads(end.params), end.error) == (None, {"date": None, "full": True}, None)  # no date: a whole-history run
     assert end.rows_in is None and end.rows_out == full.rows_out == sum(full.rows.values())
-    assert end.figures == {**{f"rows_{t.key}": float(full.rows[t.key]) for t in GOLD}, "event_days": 3.0}
-    (start,) = lake.read(spark, cfg, RUN_LEDGER).where(F.col("status") == "running").collect()
+    assert end.figures == {**{f"rows_{t.key}": float(full.rows[t.key]) for t in GOLD}, "event_days": float(len(DAYS))}
+    (start,) = featurize_runs.where((F.col("status") == "running") & (F.col("run_id") == end.run_id)).collect()
     assert (start.run_id, start.job, start.ended_at, start.figures) == (end.run_id, "featurize", None, None)
 
 
@@ -252,7 +239,7 @@ def test_snapshots_are_point_in_time(spark: SparkSession, daily: dict[str, Any])
     first = lake.read(spark, cfg, USER_FEATURES, {"as_of_date": DAYS[0]})
     # Features as of day 1 never read a later event ...
     assert first.agg(F.max("last_event_time")).first()[0] < dt.datetime.combine(DAYS[1], dt.time())
-    # ... and the snapshot written when day 1 was the last day is the one rebuilt after days 2 and 3 came.
+    # ... and the snapshot written when day 1 was the last day is the one rebuilt after day 2 came.
     assert sorted_rows(first) == daily["snapshots"][DAYS[0]]
     later_users = table(spark, cfg, SESSIONS).where(F.col("session_date") > DAYS[0]).select("user_id").distinct()
     assert later_users.join(first, "user_id", how="left_anti").count() > 0  # day 2 brought users day 1 could not know
@@ -265,11 +252,11 @@ def test_snapshots_are_point_in_time(spark: SparkSession, daily: dict[str, Any])
 
 def test_labelled_joins_features_as_of_the_cutoff(spark: SparkSession, daily: dict[str, Any]) -> None:
     cfg = daily["cfg"]
-    features = lake.read(spark, cfg, USER_FEATURES, {"as_of_date": DAYS[1]})
-    ts = labelled(features, lake.read(spark, cfg, LABELS, {"cutoff_date": DAYS[1]}))
+    features = lake.read(spark, cfg, USER_FEATURES, {"as_of_date": DAYS[0]})
+    ts = labelled(features, lake.read(spark, cfg, LABELS, {"cutoff_date": DAYS[0]}))
     assert ts.count() == features.count() > 0
     assert ts.columns == [*features.columns, "horizon_days", "churned", "purchased"]  # one row per user: the features, then the labels
-    assert ts.agg(F.max("last_event_time")).first()[0] < dt.datetime.combine(DAYS[2], dt.time())
+    assert ts.agg(F.max("last_event_time")).first()[0] < dt.datetime.combine(DAYS[1], dt.time())
     assert 0 < ts.where("churned").count() < ts.count() and ts.where("purchased").count() > 0
 
 
