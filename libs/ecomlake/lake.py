@@ -18,6 +18,7 @@ Slices are mappings from a column to a value or a list of values (``{"run_date":
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from functools import reduce
@@ -31,6 +32,8 @@ from ecomlake.catalog import ALL_TABLES, Table
 from ecomlake.config import Config, LakeConfig
 from ecomlake.errors import InputMissingError
 from ecomlake.schema import TableSchema
+
+log = logging.getLogger(__name__)
 
 Value = dt.date | str | int | bool
 Where = Mapping[str, Value | Sequence[Value]]  # column -> a value, or the values it may take (IN); the columns ANDed
@@ -115,11 +118,16 @@ def _commit(df: DataFrame, config: Config, table: Table, where: Where | None, re
     _check_columns(schema, where)
     spark = df.sparkSession
     created = not exists(spark, config.lake, table)
-    # The description is compared once per process, before the write: the snapshot that loads is the one the write
-    # then uses (after the commit, a check would load a new one: about a second a table).
+    # The description and the columns are compared once per process, before the write: the snapshot that loads is the
+    # one the write then uses (after the commit, a check would load a new one: about a second a table).
     key = (spark.sparkContext.applicationId, table.path(config.lake))
-    stale = created or (key not in _described and _description(spark, config.lake, table) != schema.description)
+    checked = created or key in _described
+    stale = created or (not checked and _description(spark, config.lake, table) != schema.description)
+    added = [] if checked or rebuild else _added_columns(spark, config.lake, table, schema)
     writer = schema.conform(df).write.format("delta").mode("append" if table.append_only and not rebuild else "overwrite")
+    if added:  # a table an earlier version wrote: Delta adds the new columns (NULL in its rows) in the write's commit
+        log.info("%s: adding the columns %s (the table was written by an earlier version)", table.qualified_name(config.lake), ", ".join(added))
+        writer = writer.option("mergeSchema", "true")
     if table.partition_by:
         writer = writer.partitionBy(*table.partition_by)
     if where is not None:
@@ -258,6 +266,12 @@ def register_all(spark: SparkSession, lake: LakeConfig) -> list[Table]:
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {lake.database}")
     spark.catalog.setCurrentDatabase(lake.database)
     return present
+
+
+def _added_columns(spark: SparkSession, lake: LakeConfig, table: Table, schema: TableSchema) -> list[str]:
+    """The documented columns an existing table lacks: what an upgrade added since the table was written."""
+    stored = set(spark.read.format("delta").load(table.path(lake)).columns)
+    return [name for name in schema.names if name not in stored]
 
 
 def _description(spark: SparkSession, lake: LakeConfig, table: Table) -> str | None:

@@ -8,6 +8,7 @@ fills columns by name. The demo, last, runs the suite end to end in a lake of it
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 
 import pytest
@@ -149,6 +150,21 @@ def test_write_read_and_register(spark: SparkSession, own_lake: Config) -> None:
         ("label", "string", "a label"),
     ]
     assert DeltaTable.forPath(spark, SCRATCH.path(own_lake.lake)).detail().first()["description"] == "one row per test value"
+
+
+def test_a_table_an_earlier_version_wrote_gets_the_new_columns(spark: SparkSession, own_lake: Config, caplog: pytest.LogCaptureFixture) -> None:
+    # Tables written before `label` was documented (plain Delta writes: an earlier version of the code).
+    for table in (SCRATCH, SCRATCH_LOG):
+        old = spark.createDataFrame([(DAY1, 1)], "day date, n long").write.format("delta")
+        old.partitionBy(*table.partition_by).save(table.path(own_lake.lake))
+    with caplog.at_level(logging.INFO, logger="ecomlake.lake"):
+        assert lake.write(spark.createDataFrame([(DAY2, 2, "b")], SCRATCH_DDL), own_lake, SCRATCH, {"day": DAY2}) == 1
+        assert lake.append(spark, own_lake, SCRATCH_LOG, [{"day": DAY2, "n": 2, "label": "b"}]) == 1
+    for table in (SCRATCH, SCRATCH_LOG):
+        assert f"{table.qualified_name(own_lake.lake)}: adding the columns label (the table was written by an earlier version)" in caplog.text
+        stored = lake.read(spark, own_lake, table)
+        assert sorted(stored.collect()) == [Row(day=DAY1, n=1, label=None), Row(day=DAY2, n=2, label="b")]
+        assert stored.schema["label"].metadata.get("comment") == "a label"
 
 
 def test_write_conforms_to_the_documented_schema(spark: SparkSession, own_lake: Config) -> None:
