@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
@@ -26,6 +27,7 @@ from ecomlake.catalog import (
     INTERACTIONS,
     ITEM_FEATURES,
     LABELS,
+    LAYOUTS,
     QUARANTINE,
     RUN_AUDIT,
     SESSIONS,
@@ -35,6 +37,7 @@ from ecomlake.catalog import (
     Table,
 )  # fmt: skip
 from ecomlake.config import Config
+from ecomlake.errors import InputMissingError
 from ecomlake.ingest.layouts import load_layout
 from tests.support import DELIVERY_DAYS, DELIVERY_HORIZON, EXTRA_TYPE, SHOP_LAYOUT, DailyLake, copy_lake, lake_config, run_job
 
@@ -109,4 +112,12 @@ def test_clean_reads_the_recorded_layout_and_names_a_changed_file(
     with caplog.at_level(logging.WARNING, logger="ecomlake.clean.job"):
         run_job(spark, edited, "clean", date=D1)
     assert f"layout shop: {changed} has changed since the rows were ingested" in caplog.text
+    assertDataFrameEqual(content(spark, edited, SILVER_EVENTS).where(F.col("ingest_date") == D1), before)
+    # A day whose recorded layout is gone, or ingested before layouts were recorded (an earlier version's lake): re-ingest it.
+    DeltaTable.forPath(spark, LAYOUTS.path(edited.lake)).delete()
+    with pytest.raises(InputMissingError, match=r"^bronze.layouts has no layout version \w+, which bronze rows were read with; re-ingest the day$"):
+        run_job(spark, edited, "clean", date=D1)
+    DeltaTable.forPath(spark, BRONZE_EVENTS.path(edited.lake)).update(F.col("ingest_date") == F.lit(D1), {"layout_hash": F.lit(None)})
+    with pytest.raises(InputMissingError, match=r"ingested before layouts were recorded \(no layout_hash\); re-ingest the day$"):
+        run_job(spark, edited, "clean", date=D1)
     assertDataFrameEqual(content(spark, edited, SILVER_EVENTS).where(F.col("ingest_date") == D1), before)

@@ -100,6 +100,8 @@ def recorded_layouts(ctx: Context, bronze: DataFrame) -> dict[str, Layout]:
     warning; the rows are cleaned with the version they were read with.
     """
     used = bronze.select("source_layout", "layout_hash").distinct().collect()  # a handful of (name, version) pairs
+    if any(r["layout_hash"] is None for r in used):  # a lake from before bronze.layouts
+        raise InputMissingError("the day's bronze rows were ingested before layouts were recorded (no layout_hash); re-ingest the day")
     hashes = sorted({r["layout_hash"] for r in used})
     stored = {
         r["layout_hash"]: layout_from_text(r["content"], f"bronze.layouts version {r['layout_hash']} ({r['origin']})")
