@@ -190,7 +190,7 @@ def test_missing_day_and_changed_windows_are_clear_errors(spark: SparkSession, r
         "featurize.windows_days: ecomlake.gold_user_features has other columns than this config makes (differing: carts_28d, carts_30d, "
         "carts_90d, extra_events_28d, extra_events_30d, extra_events_90d, purchases_28d, purchases_30d, purchases_90d, sessions_28d, "
         "sessions_30d, sessions_90d, views_28d, views_30d, "
-        "views_90d); rebuild it with `ecomlake featurize --full`"
+        "views_90d), after a change of the windows or an upgrade that added columns; rebuild it with `ecomlake featurize --full`"
     )
     for both_or_neither in ({"date": REES46_DAY, "full": True}, {}):
         with pytest.raises(ConfigError, match=r"^featurize takes --date D or --full, not both$"):

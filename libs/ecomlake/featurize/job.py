@@ -171,7 +171,8 @@ def _check_stored_columns(ctx: Context, table: Table) -> None:
     if stored != configured:
         raise ConfigError(
             f"featurize.windows_days: {table.qualified_name(ctx.config.lake)} has other columns than this config makes "
-            f"(differing: {', '.join(sorted(set(stored) ^ set(configured)))}); rebuild it with `ecomlake featurize --full`"
+            f"(differing: {', '.join(sorted(set(stored) ^ set(configured)))}), after a change of the windows or an upgrade "
+            "that added columns; rebuild it with `ecomlake featurize --full`"
         )
 
 
