@@ -111,13 +111,16 @@ class DailyLake:
     """The shop's days delivered a folder a day (tests/spark/conftest.py: daily_lake); read-only, copy_lake it to write."""
 
     cfg: Config  # clean and featurize: no layout, they read it from bronze.layouts
-    ingest_cfg: Config  # ingest, with the layout file
-    layout_file: Path
+    layout_file: Path  # ingest's (ingest.layout)
     history: Path  # every line in one file, as a month's download
     rows_per_day: dict[dt.date, int]  # lines per event day (day_of)
-    redelivered_rows: int  # day 1's lines, delivered again in day 2's folder
     featurized: tuple[FeaturizeResult, ...]  # each day's featurize
     snapshots: dict[dt.date, list[tuple[Any, ...]]]  # user_features as of each day, as that day's featurize left them
+
+    @property
+    def redelivered_rows(self) -> int:
+        """Day 1's lines, delivered again in day 2's folder."""
+        return self.rows_per_day[DELIVERY_DAYS[0]]
 
 
 def day_of(line: list[str]) -> dt.date:

@@ -3,7 +3,7 @@
 gold_lake: generated days through generate, ingest, clean and featurize, each run through the job runner
 (so its ops.run_ledger holds their records). profile_runs, first_run, propensity_run and lstm_trained: the
 model jobs, each in a lake of its own holding copies of its inputs (so gold_lake stays read-only).
-daily_lake: a shop's three days delivered a folder a day through its own layout, ingested, cleaned and featurized
+daily_lake: a shop's two days delivered a folder a day through its own layout, ingested, cleaned and featurized
 one day at a time (tests.support.DailyLake): what the delivery and featurize tests compare backfills and rebuilds with.
 model_lake: one lake with every table but the LSTM's (the gold lake's, the profile, recommend and
 propensity tables): what the run report, the analysts' notebooks and the example queries read.
@@ -123,7 +123,7 @@ def daily_lake(spark: SparkSession, config: Config, tmp_path_factory: pytest.Tem
         featurized.append(run_job(spark, cfg, "featurize", date=d))
         snapshots[d] = sorted_rows(lake.read(spark, cfg, USER_FEATURES, {"as_of_date": d}))
     rows = {d: len(days[d]) for d in DELIVERY_DAYS}
-    return DailyLake(cfg, ingest_cfg, layout_file, history, rows, rows[DELIVERY_DAYS[0]], tuple(featurized), snapshots)
+    return DailyLake(cfg, layout_file, history, rows, tuple(featurized), snapshots)
 
 
 def _shop_lines(spark: SparkSession, cfg: Config) -> tuple[list[str], list[list[str]]]:
