@@ -269,8 +269,14 @@ def register_all(spark: SparkSession, lake: LakeConfig) -> list[Table]:
 
 
 def _added_columns(spark: SparkSession, lake: LakeConfig, table: Table, schema: TableSchema) -> list[str]:
-    """The documented columns an existing table lacks: what an upgrade added since the table was written."""
+    """The documented columns an existing table lacks: what an upgrade added since the table was written.
+
+    Only a pure addition qualifies: a table with a column the schema no longer documents (renamed or dropped)
+    returns none, so the write fails on the mismatch and the table's own migration (or a rebuild) handles it.
+    """
     stored = set(spark.read.format("delta").load(table.path(lake)).columns)
+    if stored - set(schema.names):
+        return []
     return [name for name in schema.names if name not in stored]
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
+import io
+import logging
 from pathlib import Path
 
 import pytest
 
 from ecomlake import jobs
-from ecomlake.cli import main
+from ecomlake.cli import main, setup_logging
 from tests.support import REPO
 
 
@@ -72,3 +74,15 @@ def test_every_entry_file_is_a_thin_call_of_the_cli(entry: Path) -> None:
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "main"]
     assert calls and isinstance(calls[0].args[0], ast.List)
     assert ast.literal_eval(calls[0].args[0].elts[0]) in jobs.JOB_MODULES
+
+
+def test_logs_go_to_the_stderr_of_the_moment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A notebook or a test harness swaps sys.stderr (and may close the old one) after the CLI set logging up.
+    setup_logging(quiet=False, verbose=False)
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    logging.getLogger("ecomlake.test").info("one")
+    first.close()
+    monkeypatch.setattr("sys.stderr", second)
+    logging.getLogger("ecomlake.test").info("two")
+    assert second.getvalue().endswith("INFO ecomlake.test: two\n")
