@@ -5,6 +5,7 @@ Fixtures live in the conftest files; everything a test module imports lives here
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import shutil
@@ -139,3 +140,14 @@ def write_csv(path: Path, header: list[str], lines: list[list[str]]) -> Path:
         writer.writerow(header)
         writer.writerows(lines)
     return path
+
+
+def secret_forms(secret: bytes) -> list[str]:
+    """How a key could show in a plan or a log: as text, hex, base64, and the HMAC's two pads (key XOR 0x36, 0x5c) likewise."""
+    padded = secret.ljust(64, b"\0")
+    forms = [secret, bytes(b ^ 0x36 for b in padded), bytes(b ^ 0x5C for b in padded)]
+    return [
+        text
+        for b in forms
+        for text in (b.decode("latin-1"), b.hex(), b.hex().upper(), base64.b64encode(b).decode(), base64.b64encode(b[:24]).decode()[:32])
+    ]

@@ -466,6 +466,11 @@ class PipelineConfig:
             raise InvalidValue("steps", f"must be distinct and in pipeline order {list(STEP_NAMES)}, got {list(self.steps)}")
 
 
+# Spark's spark.redaction.regex default, plus the names a pseudonymisation key's variable may take (privacy.key_env):
+# a property or environment variable whose name or value matches is shown as *********(redacted) in the UI and event log.
+REDACTION_REGEX = r"(?i)secret|password|token|access[.]?key|pseudonym|hmac|[._]key$"
+
+
 @dataclass(frozen=True)
 class PrivacyConfig:
     """Pseudonymise user ids at clean time with a keyed hash; the key never comes from this YAML."""
@@ -477,6 +482,10 @@ class PrivacyConfig:
     def validate(self) -> None:
         if not self.key_env:
             raise InvalidValue("key_env", "must name an environment variable")
+        if not re.search(REDACTION_REGEX, self.key_env):
+            raise InvalidValue(
+                "key_env", f"{self.key_env!r} must match {REDACTION_REGEX!r} (e.g. end in _KEY), so Spark redacts it from its UI and event log"
+            )
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,22 @@ def append(spark: SparkSession, config: Config, table: Table, records: Sequence[
     return len(rows)
 
 
+def insert_new(df: DataFrame, config: Config, table: Table, keys: Sequence[str]) -> None:
+    """Add the rows of ``df`` whose ``keys`` the table does not hold yet, as one Delta MERGE commit (the table is created first if absent).
+
+    Unlike an append, a MERGE reads the table: of two runs inserting at once, the second fails (Delta's
+    ConcurrentAppendException) instead of both committing, so keys, and numbers derived from the table's rows, stay unique.
+    """
+    from delta.tables import DeltaTable
+
+    spark = df.sparkSession
+    if not exists(spark, config.lake, table):
+        _commit(df.limit(0), config, table, None, rebuild=False, count_rows=False)
+    target = DeltaTable.forPath(spark, table.path(config.lake)).alias("t")
+    matches = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+    target.merge(schema_of(config, table).conform(df).alias("s"), matches).whenNotMatchedInsertAll().execute()
+
+
 def _commit(df: DataFrame, config: Config, table: Table, where: Where | None, rebuild: bool, *, count_rows: bool) -> int:
     """The commit of :func:`write`, then the table's name in the catalog and its description.
 

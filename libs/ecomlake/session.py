@@ -19,7 +19,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from ecomlake.config import SparkConfig
+from ecomlake.config import REDACTION_REGEX, SparkConfig
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ def session_confs(spark_config: SparkConfig, app_name: str | None = None) -> dic
         "spark.sql.warehouse.dir": str(spark_config.warehouse_dir),
         "spark.ui.enabled": str(spark_config.ui_enabled).lower(),
         "spark.ui.showConsoleProgress": "false",
+        # Spark's default plus the pseudonym key's variable (privacy.key_env must match it): redacted in the UI and event log.
+        "spark.redaction.regex": REDACTION_REGEX,
     }
     confs.update(executor_confs(spark_config))
     jars = cached_delta_jars(spark_config)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import hmac
 import os
 import signal
 import subprocess
@@ -19,7 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from ecomlake import datasets, lake
-from ecomlake.catalog import BRONZE_EVENTS, QUARANTINE, RUN_AUDIT, RUN_LEDGER, SILVER_EVENTS, Table
+from ecomlake.catalog import BRONZE_EVENTS, QUARANTINE, RUN_AUDIT, RUN_LEDGER, SILVER_EVENTS, USER_PSEUDONYMS, Table
 from ecomlake.clean import day
 from ecomlake.clean.job import CleanParams, CleanResult
 from ecomlake.clean.job import run as clean_run
@@ -31,7 +33,7 @@ from ecomlake.ingest.job import IngestParams
 from ecomlake.ingest.job import run as ingest_run
 from ecomlake.job import Context
 from ecomlake.vocabulary import BOT, DUPLICATE
-from tests.support import lake_config, run_job, sorted_rows
+from tests.support import lake_config, run_job, secret_forms, sorted_rows
 
 REES46_DAY = dt.date(2019, 10, 1)
 
@@ -252,27 +254,63 @@ def test_bots_can_be_flagged_and_kept(spark: SparkSession, config: Config, tmp_p
     assert table(spark, cfg, SILVER_EVENTS).where(F.col("is_bot")).count() == counts.bot_rows_flagged
 
 
+SECRET = "a-test-pseudonym-key-of-more-than-32-bytes"
+
+
 def test_pseudonymised_user_ids(spark: SparkSession, rees46: tuple[Config, day.Counts], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     plain_cfg, plain_counts = rees46
     cfg = lake_config(plain_cfg, tmp_path / "lake", "privacy.pseudonymize_user_ids=true")
     ingest(spark, cfg, REES46_DAY, str(datasets.rees46_oct_head()))
     monkeypatch.delenv("ECOMLAKE_PSEUDONYM_KEY", raising=False)
-    with pytest.raises(ConfigError, match="ECOMLAKE_PSEUDONYM_KEY holds no key"):
+    with pytest.raises(ConfigError, match="ECOMLAKE_PSEUDONYM_KEY holds no key of at least 32 bytes"):
         clean(spark, cfg, REES46_DAY)  # no key: refuse rather than write raw ids
+    monkeypatch.setenv("ECOMLAKE_PSEUDONYM_KEY", "sixteen-byte-key")
+    with pytest.raises(ConfigError, match=r"holds no key of at least 32 bytes \(16 found\)"):
+        clean(spark, cfg, REES46_DAY)
     assert not lake.exists(spark, cfg.lake, SILVER_EVENTS)
-    monkeypatch.setenv("ECOMLAKE_PSEUDONYM_KEY", "a-secret-key-of-32-bytes-or-so!!")
-    counts = clean(spark, cfg, REES46_DAY)
-    assert dataclasses.replace(counts) == plain_counts  # the same rows kept, dropped and quarantined
+
+    # As `ecomlake clean` runs on a cluster: Spark's event log on, the key in the executors' environment too.
+    event_log = tmp_path / "event-log"
+    event_log.mkdir()
+    env = {**os.environ, "ECOMLAKE_LAKE_ROOT": cfg.lake.root, "ECOMLAKE_PSEUDONYM_KEY": SECRET}
+    cmd = [sys.executable, "-m", "ecomlake", "clean", "--date", str(REES46_DAY), *[arg for key in (
+        "privacy.pseudonymize_user_ids=true", f"ingest.landing={cfg.ingest.landing}", f"spark.jars_cache={cfg.spark.jars_cache}",
+        "spark.conf.spark.eventLog.enabled=true", f"spark.conf.spark.eventLog.dir={event_log}", "spark.conf.spark.eventLog.compress=false",
+        f"spark.conf.spark.executorEnv.ECOMLAKE_PSEUDONYM_KEY={SECRET}",
+    ) for arg in ("--set", key)]]  # fmt: skip
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    logged = "".join(f.read_text() for f in sorted(event_log.rglob("events_*")))  # Spark 4 rolls its log: a folder of files
+    # The log holds the plans (the hashing step among them) and the environment the UI shows, with the key's variable redacted.
+    assert "MapInPandas" in logged and '"spark.executorEnv.ECOMLAKE_PSEUDONYM_KEY":"*********(redacted)"' in logged
+    assert not [form for form in secret_forms(SECRET.encode()) if form in logged]
+
+    # The same rows kept, dropped and quarantined; every user keeps their events under a number that is not the raw id.
+    (run,) = lake.read(spark, cfg, RUN_LEDGER).where((F.col("job") == "clean") & (F.col("status") == "succeeded")).collect()
+    assert (run.figures["kept"], run.figures["quarantined"]) == (plain_counts.kept, plain_counts.quarantined)
     plain = table(spark, plain_cfg, SILVER_EVENTS)
     hidden = table(spark, cfg, SILVER_EVENTS)
     raw_ids = {r[0] for r in plain.select("user_id").distinct().collect()}
-    pseudonyms = {r[0] for r in hidden.select("user_id").distinct().collect()}
-    assert len(pseudonyms) == len(raw_ids) and not raw_ids & pseudonyms
-    # Joins work the same: per-user event counts are the same multiset.
+    numbers = {r[0] for r in hidden.select("user_id").distinct().collect()}
+    assert len(numbers) == len(raw_ids) and not raw_ids & numbers
     assert sorted(r[0] for r in plain.groupBy("user_id").count().select("count").collect()) == sorted(
         r[0] for r in hidden.groupBy("user_id").count().select("count").collect()
     )
-    assert table(spark, cfg, QUARANTINE).where(F.col("user_id").isin([str(i) for i in list(raw_ids)[:100]])).count() == 0
+    quarantined = table(spark, cfg, QUARANTINE).collect()
+    # The sample's one cut line: neither its raw line nor the partial split's id is kept (bronze.events has both).
+    assert [(q.reason, q.user_id, q.raw_record) for q in quarantined] == [("malformed", None, None)]
+    pseudonyms = table(spark, cfg, USER_PSEUDONYMS)
+    assert pseudonyms.count() == len(numbers) and {r.user_id for r in pseudonyms.collect()} == numbers == set(range(1, len(numbers) + 1))
+    expected = {hmac.new(SECRET.encode(), str(i).encode(), hashlib.sha256).hexdigest()[:32] for i in raw_ids}
+    assert {r.pseudonym for r in pseudonyms.collect()} == expected
+
+    # Another key, or pseudonymisation off, stops before anything is read (a re-run's numbering: test_clean_rules).
+    before = sorted_rows(hidden)
+    monkeypatch.setenv("ECOMLAKE_PSEUDONYM_KEY", SECRET + "-rotated")
+    with pytest.raises(ConfigError, match="the pseudonymisation key has changed: .* records fingerprint [0-9a-f]{16} .* has [0-9a-f]{16}"):
+        clean(spark, cfg, REES46_DAY)
+    with pytest.raises(ConfigError, match="pseudonymize_user_ids is off, but the lake's users are pseudonymised"):
+        clean(spark, lake_config(plain_cfg, tmp_path / "lake"), REES46_DAY)
+    assert sorted_rows(table(spark, cfg, SILVER_EVENTS)) == before
 
 
 # ---- a run killed mid-write ---------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
 
+from ecomlake.clean.pseudonyms import new_numbers, with_pseudonyms
 from ecomlake.clean.rules import (
     delivered_records,
     fill_category_and_brand,
@@ -24,13 +25,13 @@ from ecomlake.clean.rules import (
     mark_duplicates,
     mark_redelivered,
     parse_events,
-    pseudonymised_user_id,
     quarantine_detail,
     quarantine_reason,
 )
 from ecomlake.config import CleanConfig
 from ecomlake.ingest.layouts import load_layout
 from ecomlake.vocabulary import CANONICAL_COLUMNS, EVENT_TYPES
+from tests.support import secret_forms
 
 RUN_DATE = dt.date(2019, 10, 1)
 LAYOUTS = {"rees46": load_layout("rees46"), "retailrocket": load_layout("retailrocket")}  # yyyy-MM-dd HH:mm:ss z; epoch_millis
@@ -76,11 +77,6 @@ def lineage(label: str) -> tuple:
     return row[12], ingest_date(row[12]), row[:11]
 
 
-def pseudonym(raw: str, key: bytes) -> int:
-    """The reference: the first 60 bits of HMAC-SHA256, as Python's hmac computes it."""
-    return int(hmac.new(key, raw.encode(), hashlib.sha256).hexdigest()[:15], 16)
-
-
 PARSED_SCHEMA = T.StructType(
     [
         T.StructField("event_time", T.TimestampType()),
@@ -95,6 +91,7 @@ PARSED_SCHEMA = T.StructType(
         T.StructField("user_session", T.StringType()),
         T.StructField("order_id", T.StringType()),
         T.StructField("is_unparseable", T.BooleanType()),
+        T.StructField("is_unsplit", T.BooleanType()),
         T.StructField("source_file", T.StringType()),
         T.StructField("source_layout", T.StringType()),
         T.StructField("ingest_date", T.DateType()),
@@ -108,7 +105,7 @@ def test_parse_events_types_every_value_or_marks_it_unparseable(spark: SparkSess
     assertSchemaEqual(parsed.schema, PARSED_SCHEMA)
     at_ten = dt.datetime(2019, 10, 1, 10)
     # source_file, event_time, event_type, product_id, category_id, category_code, brand, price, user_id, is_user_unparseable,
-    # user_session, order_id, is_unparseable (then the lineage and the bronze values, untouched)
+    # user_session, order_id, is_unparseable (then is_unsplit, the lineage and the bronze values, untouched)
     expected = [
         # trimmed and lower-cased event type and brand; a blank order id is NULL
         ("good", at_ten, "view", 100, 2053013555631882655, "electronics.smartphone", "apple", 12.5, 42, False, "s1", None, False),
@@ -133,61 +130,73 @@ def test_parse_events_types_every_value_or_marks_it_unparseable(spark: SparkSess
     ]
     assertDataFrameEqual(
         parsed.select("source_file", *[c for c in parsed.columns if c != "source_file"]),
-        [(*row, *lineage(row[0])) for row in expected],
+        [(*row, row[0] == "split", *lineage(row[0])) for row in expected],
     )
 
 
-KEY = b"a-secret-key-of-32-bytes-or-so!!"
+KEY = b"a-secret-key-of-32-bytes-or-more-for-tests"
 USER_ROWS = [
-    (TIME, "view", "100", None, None, None, None, "42", None, None, None, "plain", "rees46"),
-    (TIME, "view", "100", None, None, None, None, " 42 ", None, None, None, "padded", "rees46"),
-    (TIME, "view", "100", None, None, None, None, "257597", None, None, None, "other", "rees46"),
-    (TIME, "view", "100", None, None, None, None, None, None, None, None, "null_user", "rees46"),
+    (TIME, "view", "100", None, None, None, None, raw, None, None, None, label, "rees46")
+    for label, raw in (("plain", "42"), ("padded", " 42 "), ("zero_padded", "042"), ("other", "257597"), ("not_a_number", "u42"), ("null_user", None))
 ]
 
 
-def test_parse_events_pseudonymises_users_in_the_parsed_and_the_bronze_columns(spark: SparkSession) -> None:
-    parsed = parse_events(bronze(spark, USER_ROWS), LAYOUTS, KEY)
-    h42, h257597 = pseudonym("42", KEY), pseudonym("257597", KEY)
+def test_pseudonymising_numbers_parsed_ids_and_leaves_no_raw_id_in_the_bronze_columns(spark: SparkSession) -> None:
+    rows = [*USER_ROWS, (None, None, None, None, None, None, None, "42", None, None, "42,garbled,line", "split", "rees46")]
+    numbers = spark.createDataFrame([(42, 7), (257597, 8)], "source_user_id LONG, user_id LONG")  # as silver.user_pseudonyms gives them
+    hidden = parse_events(bronze(spark, rows), LAYOUTS, numbers)
+    plain = parse_events(bronze(spark, rows), LAYOUTS)
     assertDataFrameEqual(
-        parsed.select("source_file", "user_id", "is_user_unparseable", "is_unparseable", "bronze.user_id", "bronze.event_time"),
+        hidden.select("source_file", "user_id", "is_user_unparseable", "is_unparseable", "bronze.user_id", "bronze.raw_record"),
         [
-            ("plain", h42, False, False, str(h42), TIME),
-            ("padded", h42, False, False, str(h42), TIME),  # the same person whatever the padding
-            ("other", h257597, False, False, str(h257597), TIME),
-            ("null_user", None, False, False, None, TIME),
+            ("plain", 7, False, False, "7", None),
+            ("padded", 7, False, False, "7", None),  # the same person whatever the spelling
+            ("zero_padded", 7, False, False, "7", None),
+            ("other", 8, False, False, "8", None),
+            ("not_a_number", None, True, False, None, None),  # malformed in both modes, and its raw value is not kept
+            ("null_user", None, False, False, None, None),
+            ("split", None, False, True, None, None),  # the raw line holds the raw id, its partial split no user: not kept
         ],
     )
-    assert h42 != 42 and h42 != h257597
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with a key, parse_events hashes the user id's text: a non-numeric id ('u42') is not flagged unparseable (the same "
-    "bronze day is quarantined differently with and without pseudonymisation), and '042' and '42' (one user, 42, without a key) "
-    "become two users",
-)
-def test_pseudonymising_does_not_change_which_user_ids_parse(spark: SparkSession) -> None:
-    rows = [
-        (TIME, "view", "100", None, None, None, None, raw, None, None, None, label, "rees46")
-        for label, raw in (("plain", "42"), ("zero_padded", "042"), ("not_a_number", "u42"))
-    ]
-    parsed = parse_events(bronze(spark, rows), LAYOUTS, KEY)
-    h42 = pseudonym("42", KEY)
+    # The same rows parse and fail to parse with and without pseudonymisation: only the ids change.
+    flags = ["source_file", "is_user_unparseable", "is_unparseable", "is_unsplit"]
+    assertDataFrameEqual(hidden.select(*flags), plain.select(*flags))
+    assert plain.where(F.col("source_file") == "zero_padded").first()["user_id"] == 42
+    # The quarantine's detail names no raw value either.
+    config = CleanConfig()
+    reasons = hidden.withColumn("reason", quarantine_reason(config, RUN_DATE, EVENT_TYPES)).where(F.col("reason").isNotNull())
     assertDataFrameEqual(
-        parsed.select("source_file", "user_id", "is_user_unparseable"),
-        [("plain", h42, False), ("zero_padded", h42, False), ("not_a_number", None, True)],
+        reasons.select("source_file", quarantine_detail(config, RUN_DATE, EVENT_TYPES)),
+        [
+            ("not_a_number", "user_id is not a number (user ids are pseudonymised: the value stays in bronze.events only)"),
+            ("null_user", "user_id is empty"),
+            ("split", "the reader could not split the record into its fields"),
+        ],
     )
 
 
-def test_pseudonymised_user_id_is_hmac_sha256_truncated_to_60_bits(spark: SparkSession) -> None:
-    short, block, long = b"k", bytes(range(64)), bytes(range(100))  # a key longer than SHA-256's block is hashed first
-    raw = spark.createDataFrame([("42",), ("257597",), ("ünï",), ("",), (None,)], "raw STRING")
-    got = raw.select("raw", *[pseudonymised_user_id(F.col("raw"), k).alias(f"k{i}") for i, k in enumerate((short, block, long))])
-    assertDataFrameEqual(
-        got,
-        [(r, pseudonym(r, short), pseudonym(r, block), pseudonym(r, long)) for r in ("42", "257597", "ünï", "")] + [(None, None, None, None)],
+def test_pseudonyms_are_the_hmac_of_the_parsed_id_and_the_key_is_in_no_plan(spark: SparkSession, capsys: pytest.CaptureFixture[str]) -> None:
+    ids = spark.createDataFrame([(42,), (257597,), (9_007_199_254_740_993,)], "source_user_id LONG")
+    secret = spark.sparkContext.broadcast(KEY)
+    try:
+        hashed = with_pseudonyms(ids, secret)
+        reference = [(i, hmac.new(KEY, str(i).encode(), hashlib.sha256).hexdigest()[:32]) for i in (42, 257597, 9_007_199_254_740_993)]
+        assertDataFrameEqual(hashed, reference)  # 128 bits, from the number's decimal text (no float rounding of big ids)
+        hashed.explain(mode="extended")
+        plan = capsys.readouterr().out
+        assert "MapInPandas" in plan and "hash_batches" in plan  # the plan was printed, with the hashing step in it
+        assert not [form for form in secret_forms(KEY) if form in plan]
+    finally:
+        secret.destroy()
+
+
+def test_new_pseudonyms_are_numbered_after_the_highest_in_pseudonym_order(spark: SparkSession) -> None:
+    known = spark.createDataFrame(
+        [("bb", 1, RUN_DATE, "r0"), ("dd", 2, RUN_DATE, "r0")], "pseudonym STRING, user_id LONG, first_ingest_date DATE, run_id STRING"
     )
+    day = spark.createDataFrame([("ee",), ("bb",), ("aa",)], "pseudonym STRING")
+    next_day = RUN_DATE + dt.timedelta(days=1)
+    assertDataFrameEqual(new_numbers(day, known, 2, next_day, "r1"), [("aa", 3, next_day, "r1"), ("ee", 4, next_day, "r1")])
 
 
 def reasons_input(spark: SparkSession, rows: list[tuple]) -> DataFrame:

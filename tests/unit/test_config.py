@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from ecomlake.config import Config, PipelineConfig, config_hash, load_config
 from ecomlake.errors import ConfigError
 from ecomlake.pipeline.dag import DEFAULT_STEPS, STEP_NAMES, STEPS
+from ecomlake.session import session_confs
 from tests.support import REPO
 
 
@@ -247,3 +249,12 @@ def test_pipeline_steps_default_to_the_dags_default_steps() -> None:
         load_config(None, overrides=["pipeline.steps=[ingest, report]"], environ={})
     with pytest.raises(ConfigError, match=r"key 'pipeline\.steps': must be distinct and in pipeline order"):
         load_config(None, overrides=["pipeline.steps=[clean, ingest]"], environ={})
+
+
+def test_the_key_variable_must_be_one_spark_redacts() -> None:
+    # Spark shows environment variables and properties in its UI and event log unless spark.redaction.regex matches them.
+    assert load_config(None, overrides=["privacy.key_env=SHOP_HMAC_KEY"], environ={}).privacy.key_env == "SHOP_HMAC_KEY"
+    with pytest.raises(ConfigError, match=r"privacy.key_env.*'SHOP_SALT' must match .* so Spark redacts it"):
+        load_config(None, overrides=["privacy.key_env=SHOP_SALT"], environ={})
+    confs = session_confs(load_config(None, environ={}).spark)
+    assert re.search(confs["spark.redaction.regex"], "ECOMLAKE_PSEUDONYM_KEY")

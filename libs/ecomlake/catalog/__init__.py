@@ -16,7 +16,7 @@ Free of Spark: the analysts' environment imports it without pyspark.
 
 from __future__ import annotations
 
-from ecomlake.catalog.events import BRONZE_EVENTS, LAYOUTS, QUARANTINE, SILVER_EVENTS
+from ecomlake.catalog.events import BRONZE_EVENTS, LAYOUTS, PSEUDONYM_KEYS, QUARANTINE, SILVER_EVENTS, USER_PSEUDONYMS
 from ecomlake.catalog.features import DAILY_KPIS, INTERACTIONS, ITEM_FEATURES, LABELS, SESSIONS, USER_FEATURES, USER_ITEM_DAILY
 from ecomlake.catalog.models import (
     ALS_METRICS,
@@ -36,7 +36,7 @@ from ecomlake.catalog.table import DEFAULT_WINDOWS, Table
 
 # The sections of the data dictionary, in the order the data flows: (title, tables).
 SECTIONS: tuple[tuple[str, tuple[Table, ...]], ...] = (
-    ("Raw and clean events (ecomlake ingest, clean)", (BRONZE_EVENTS, LAYOUTS, SILVER_EVENTS, QUARANTINE)),
+    ("Raw and clean events (ecomlake ingest, clean)", (BRONZE_EVENTS, LAYOUTS, SILVER_EVENTS, QUARANTINE, USER_PSEUDONYMS)),
     ("Gold tables (ecomlake featurize)", (SESSIONS, USER_ITEM_DAILY, DAILY_KPIS, USER_FEATURES, ITEM_FEATURES, INTERACTIONS, LABELS)),
     (
         "Model tables (ecomlake profile, recommend, propensity, train-lstm, score-lstm)",
@@ -45,14 +45,14 @@ SECTIONS: tuple[tuple[str, tuple[Table, ...]], ...] = (
             PROPENSITY_SCORES, PROPENSITY_METRICS, LSTM_SCORES, LSTM_METRICS, MODEL_RUNS,
         ),
     ),
-    ("Operations (every job; clean's row conservation)", (RUN_LEDGER, RUN_AUDIT)),
+    ("Operations (every job; clean's row conservation and pseudonym key)", (RUN_LEDGER, RUN_AUDIT, PSEUDONYM_KEYS)),
 )  # fmt: skip
 
 ALL_TABLES: tuple[Table, ...] = tuple(t for _, tables in SECTIONS for t in tables)
 
 __all__ = [
     "ALL_TABLES", "ALS_METRICS", "BRONZE_EVENTS", "DAILY_KPIS", "DEFAULT_WINDOWS", "INTERACTIONS", "ITEM_FEATURES", "LABELS", "LAYOUTS",
-    "LSTM_METRICS", "LSTM_SCORES", "MODEL_RUNS", "PROPENSITY_METRICS", "PROPENSITY_SCORES", "QUARANTINE", "RECOMMENDATIONS",
+    "LSTM_METRICS", "LSTM_SCORES", "MODEL_RUNS", "PROPENSITY_METRICS", "PROPENSITY_SCORES", "PSEUDONYM_KEYS", "QUARANTINE", "RECOMMENDATIONS",
     "RUN_AUDIT", "RUN_LEDGER", "SECTIONS", "SEGMENTS", "SEGMENT_TRANSITIONS", "SESSIONS", "SILVER_EVENTS", "SIMILAR_ITEMS",
-    "Table", "USER_FEATURES", "USER_ITEM_DAILY", "USER_SEGMENTS",
+    "Table", "USER_FEATURES", "USER_ITEM_DAILY", "USER_PSEUDONYMS", "USER_SEGMENTS",
 ]  # fmt: skip

@@ -114,7 +114,7 @@ SILVER_EVENTS = Table(
         Field(
             "user_id",
             LONG,
-            "the user: the source's id, or its HMAC-SHA256 pseudonym (a positive 60-bit number) when privacy.pseudonymize_user_ids is on",
+            "the user: the source's id, or, when privacy.pseudonymize_user_ids is on, the number silver.user_pseudonyms gives the id's pseudonym",
         ),
         Field("user_session", STRING, "the source's session id (REES46 user_session); NULL when the source has none"),
         Field("order_id", STRING, "the source's order id; NULL when the source has none (REES46 has none)"),
@@ -140,9 +140,14 @@ SILVER_EVENTS = Table(
 )
 
 # The bronze row as it was, without the ingest run's own columns; the quarantine must not carry raw user ids either.
-_PSEUDONYMISED_USER = "the source's user id as text, or its pseudonym (as silver.events.user_id) when privacy.pseudonymize_user_ids is on"
+_PSEUDONYMISED = {
+    "user_id": "the source's user id as text; when privacy.pseudonymize_user_ids is on, its number (as silver.events.user_id), or "
+    "NULL when it is not a number",
+    "raw_record": "the whole line when the reader could not split the record (as bronze.events.raw_record); NULL when "
+    "privacy.pseudonymize_user_ids is on, since the line holds the raw user id (bronze, the raw zone, keeps it)",
+}
 _BRONZE_AS_IT_WAS = tuple(
-    dataclasses.replace(f, meaning=_PSEUDONYMISED_USER) if f.name == "user_id" else f
+    dataclasses.replace(f, meaning=_PSEUDONYMISED[f.name]) if f.name in _PSEUDONYMISED else f
     for f in BRONZE_EVENTS.schema().fields
     if f.name not in ("ingested_at", "run_id", "layout_hash")
 )
@@ -173,5 +178,47 @@ QUARANTINE = Table(
             'what exactly is wrong, naming the field and its raw value, e.g. "price -5.00 is outside [0, 100000]"; for bot, the rule the user broke',
         ),
         *_BRONZE_AS_IT_WAS,
+    ),
+)
+
+
+USER_PSEUDONYMS = Table(
+    "silver",
+    "user_pseudonyms",
+    produced_by=("clean",),
+    append_only=True,
+    description="One row per user pseudonym, when privacy.pseudonymize_user_ids is on: the number silver.events.user_id (and every "
+    "later table) uses for it. A clean run adds the day's new pseudonyms, numbered after the highest so far in pseudonym order. "
+    "No raw id is here: a pseudonym is computed from the source's id with the secret key only (ecomlake.clean.pseudonyms).",
+    fields=(
+        Field(
+            "pseudonym",
+            STRING,
+            "HMAC-SHA256 of the parsed source id's decimal text under the key, the first 128 bits as 32 hex digits",
+            nullable=False,
+        ),
+        Field("user_id", LONG, "the user's number in the lake (silver.events.user_id); unique", nullable=False),
+        Field("first_ingest_date", DATE, "the ingest date of the clean run that first saw the user", nullable=False),
+        Field("run_id", STRING, "that clean run", nullable=False),
+    ),
+)
+
+PSEUDONYM_KEYS = Table(
+    "ops",
+    "pseudonym_keys",
+    produced_by=("clean",),
+    append_only=True,
+    description="The fingerprint of the key the lake's user ids are pseudonymised with, recorded by the first pseudonymised clean "
+    "run: a run with another key, or with pseudonymisation off, stops with an error instead of splitting every user in two.",
+    fields=(
+        Field(
+            "fingerprint",
+            STRING,
+            "HMAC-SHA256 of a fixed message under the key, 16 hex digits (tells keys apart; does not reveal the key)",
+            nullable=False,
+        ),
+        Field("first_ingest_date", DATE, "the ingest date of the run that recorded it", nullable=False),
+        Field("recorded_at", TIMESTAMP, "when that run recorded it", "UTC", nullable=False),
+        Field("run_id", STRING, "that clean run", nullable=False),
     ),
 )

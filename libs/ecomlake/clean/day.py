@@ -19,27 +19,27 @@ from ecomlake.vocabulary import BOT, DUPLICATE, EXACT, KEPT, NEAR, QUARANTINED, 
 
 @dataclass(frozen=True)
 class Rules:
-    """What one clean run judges by: the cleaning config, the event vocabulary, the run date and the pseudonym key."""
+    """What one clean run judges by: the cleaning config, the event vocabulary and the run date."""
 
     clean: CleanConfig
     event_types: Sequence[str]  # events.types
     run_date: dt.date
-    user_key: bytes | None = None
 
 
-def classify(bronze: DataFrame, previous: DataFrame | None, layouts: Mapping[str, Layout], r: Rules) -> DataFrame:
+def classify(bronze: DataFrame, previous: DataFrame | None, layouts: Mapping[str, Layout], r: Rules, users: DataFrame | None = None) -> DataFrame:
     """Every bronze row once, with ``disposition`` (kept, quarantined, duplicate, bot) and ``reason``/``detail``.
 
     ``previous``: the records delivered on the earlier ingest dates of the re-delivery lookback
     (:func:`ecomlake.clean.rules.delivered_records`); a row among them is a ``redelivered`` duplicate, whatever it is.
+    ``users``: in pseudonymised mode, the lake's number for each source user id (:func:`ecomlake.clean.rules.parse_events`).
     """
     config, run_date = r.clean, r.run_date
     redelivered: DataFrame | None = None
     if previous is not None:  # before every other rule: the earlier run judged the record already
         marked_bronze = bronze.transform(rules.mark_redelivered, previous)
-        redelivered = rules.parse_events(marked_bronze.where(F.col("redelivered")), layouts, r.user_key)
+        redelivered = rules.parse_events(marked_bronze.where(F.col("redelivered")), layouts, users)
         bronze = marked_bronze.where(~F.col("redelivered")).drop("redelivered")
-    parsed = rules.parse_events(bronze, layouts, r.user_key).withColumn("reason", rules.quarantine_reason(config, run_date, r.event_types))
+    parsed = rules.parse_events(bronze, layouts, users).withColumn("reason", rules.quarantine_reason(config, run_date, r.event_types))
     rejected = (
         parsed.where(F.col("reason").isNotNull())
         .withColumn("disposition", F.lit(QUARANTINED))

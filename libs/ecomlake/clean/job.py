@@ -11,29 +11,26 @@ import argparse
 import datetime as dt
 import json
 import logging
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from pyspark import StorageLevel
+from pyspark.core.broadcast import Broadcast
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ecomlake import lake
 from ecomlake.catalog import BRONZE_EVENTS, LAYOUTS, QUARANTINE, RUN_AUDIT, SILVER_EVENTS
-from ecomlake.clean import day
-from ecomlake.clean.rules import delivered_records
-from ecomlake.config import PrivacyConfig, config_hash
+from ecomlake.clean import day, pseudonyms
+from ecomlake.clean.rules import delivered_records, source_user_ids
+from ecomlake.config import config_hash
 from ecomlake.errors import ConfigError, InputMissingError
 from ecomlake.ingest.layouts import Layout, layout_from_text, load_layout
 from ecomlake.job import Context, SparkJob, iso_date
 from ecomlake.runinfo import code_version
 
 log = logging.getLogger(__name__)
-
-MIN_KEY_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -73,24 +70,6 @@ class CleanResult:
             f"+ {c.bot_rows_removed:,} bot rows removed "
             f"({c.bot_rows_flagged:,} bot rows flagged and kept)"
         )
-
-
-def pseudonym_key(privacy: PrivacyConfig, environ: Mapping[str, str] | None = None) -> bytes | None:
-    """The pseudonymisation key from the key file or the environment (never from YAML), or None when off."""
-    if not privacy.pseudonymize_user_ids:
-        return None
-    environ = os.environ if environ is None else environ
-    if privacy.key_file:
-        path = Path(privacy.key_file)
-        if not path.is_file():
-            raise ConfigError(f"privacy.key_file: {path} does not exist (it holds the pseudonymisation key)")
-        key = path.read_bytes().strip()
-    else:
-        key = environ.get(privacy.key_env, "").encode()
-    if len(key) < MIN_KEY_BYTES:
-        source = f"privacy.key_file {privacy.key_file}" if privacy.key_file else f"environment variable {privacy.key_env}"
-        raise ConfigError(f"privacy.pseudonymize_user_ids is on, but {source} holds no key of at least {MIN_KEY_BYTES} bytes")
-    return key
 
 
 def recorded_layouts(ctx: Context, bronze: DataFrame) -> dict[str, Layout]:
@@ -146,10 +125,17 @@ def run(ctx: Context, params: CleanParams) -> CleanResult:
     where = {"ingest_date": run_date}
     counts: day.Counts | None = None
     classified: DataFrame | None = None
+    secret: Broadcast[bytes] | None = None
     try:
+        key = pseudonyms.load_key(config.privacy)
+        pseudonyms.check_key(spark, config, key, run_date, ctx.run_id)
         bronze = lake.read(spark, config, BRONZE_EVENTS, where)
-        rules = day.Rules(config.clean, config.events.types, run_date, pseudonym_key(config.privacy))
-        classified = day.classify(bronze, _previous(ctx, run_date), recorded_layouts(ctx, bronze), rules)
+        users = None
+        if key is not None:  # the key reaches the executors as a broadcast, never in a plan
+            secret = spark.sparkContext.broadcast(key.secret)
+            users = pseudonyms.number_users(spark, config, source_user_ids(bronze), secret, run_date, ctx.run_id)
+        rules = day.Rules(config.clean, config.events.types, run_date)
+        classified = day.classify(bronze, _previous(ctx, run_date), recorded_layouts(ctx, bronze), rules, users)
         # Counted, then written twice (quarantine, silver): keep it rather than parse and dedupe three times.
         # On local disk, not in the heap: a day outgrows storage memory, and the memory-then-disk
         # fallback ran a 4g JVM out of heap at 30M events (benchmarks/results/notes.md).
@@ -164,6 +150,8 @@ def run(ctx: Context, params: CleanParams) -> CleanResult:
     finally:
         if classified is not None:
             classified.unpersist()
+        if secret is not None:
+            secret.destroy()
     _audit(ctx, run_date, started_at, time.perf_counter() - t0, counts, "succeeded", None)
     return CleanResult(run_date, counts)
 

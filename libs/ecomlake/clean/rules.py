@@ -9,7 +9,6 @@ against the rows read.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Mapping, Sequence
 from functools import reduce
 
@@ -40,27 +39,26 @@ def _blank_to_null(c: Column) -> Column:
     return F.nullif(F.trim(c), F.lit(""))
 
 
-def pseudonymised_user_id(raw: Column, key: bytes) -> Column:
-    """HMAC-SHA256 of the raw user id under ``key``, as a positive 60-bit long (built-in functions only).
-
-    Ids stay joinable (the same raw id gives the same pseudonym under the same key) but cannot be
-    reversed without the key, which never enters the lake.
-    """
-    block = 64  # SHA-256 block size
-    key = hashlib.sha256(key).digest() if len(key) > block else key
-    key = key.ljust(block, b"\0")
-    inner_pad = bytes(b ^ 0x36 for b in key)
-    outer_pad = bytes(b ^ 0x5C for b in key)
-    inner = F.unhex(F.sha2(F.concat(F.lit(inner_pad), raw.cast("binary")), 256))
-    mac = F.sha2(F.concat(F.lit(outer_pad), inner), 256)
-    return F.conv(F.substring(mac, 1, 15), 16, 10).cast("long")
+def source_user_id(raw: Column) -> Column:
+    """The source's user id parsed as a number (blank and non-numbers are NULL): the same user whatever the spelling ("0123", " 123")."""
+    return _blank_to_null(raw).try_cast("long")
 
 
-def parse_events(bronze: DataFrame, layouts: Mapping[str, Layout], user_key: bytes | None) -> DataFrame:
+def source_user_ids(bronze: DataFrame) -> DataFrame:
+    """The distinct parsed user ids of bronze rows (column ``source_user_id``): what the pseudonymisation numbers."""
+    parsed = source_user_id(F.col("user_id"))
+    # A line the reader could not split has only a partial split of the id (parse_events keeps no number for it).
+    is_split = F.col("raw_record").isNull()
+    return bronze.where(is_split).select(parsed.alias("source_user_id")).where(F.col("source_user_id").isNotNull()).distinct()
+
+
+def parse_events(bronze: DataFrame, layouts: Mapping[str, Layout], users: DataFrame | None = None) -> DataFrame:
     """Typed event columns from bronze's strings, beside the bronze row itself (column ``bronze``).
 
     Unparseable values become NULL (``try_`` functions: under ANSI mode one bad value would
-    otherwise fail the job); ``is_unparseable`` says a present value did not parse.
+    otherwise fail the job); ``is_unparseable`` says a present value did not parse. ``users``
+    (pseudonymised mode; columns ``source_user_id``, ``user_id``) gives each parsed source id its
+    number in the lake: it replaces the id everywhere, and the raw line of a malformed row is dropped.
     """
     # Each layout parses its own time format; event types were mapped to the vocabulary at ingest.
     time: Column = F.lit(None).cast("timestamp")
@@ -69,22 +67,23 @@ def parse_events(bronze: DataFrame, layouts: Mapping[str, Layout], user_key: byt
         time = F.when(is_layout, parse_event_time(_blank_to_null(F.col("event_time")), layout.time_format)).otherwise(time)
     event_type = F.lower(F.trim(F.col("event_type")))
     raw_user, raw_category, raw_price = (_blank_to_null(F.col(c)) for c in ("user_id", "category_id", "price"))
+    parsed_user = source_user_id(F.col("user_id"))
     product = _blank_to_null(F.col("product_id")).try_cast("long")
     category = raw_category.try_cast("long")
     price = raw_price.try_cast("double")
+    is_unsplit = F.col("raw_record").isNotNull()
     is_unparseable = (
-        F.col("raw_record").isNotNull()
-        | time.isNull()
-        | product.isNull()
-        | (raw_category.isNotNull() & category.isNull())
-        | (raw_price.isNotNull() & price.isNull())
+        is_unsplit | time.isNull() | product.isNull() | (raw_category.isNotNull() & category.isNull()) | (raw_price.isNotNull() & price.isNull())
     )
-    user = pseudonymised_user_id(raw_user, user_key) if user_key else raw_user.try_cast("long")
+    user = parsed_user
     # Only what the quarantine needs and the parsed columns do not hold as they were: the row's width is
     # what the duplicate window sorts (source file, layout and date stay top-level columns).
     bronze_row = F.struct(*[F.col(c) for c in BRONZE_VALUES])
-    if user_key:  # the quarantine keeps bronze rows: they must not carry raw ids either
-        bronze_row = bronze_row.withField("user_id", user.cast("string"))
+    if users is not None:  # the quarantine keeps bronze rows: they must not carry raw ids either
+        numbers = users.select(F.col("source_user_id").alias("_source_user_id"), F.col("user_id").alias("_user_number"))
+        bronze = bronze.join(numbers, parsed_user == F.col("_source_user_id"), how="left")
+        user = F.when(~is_unsplit, F.col("_user_number"))
+        bronze_row = bronze_row.withField("user_id", user.cast("string")).withField("raw_record", F.lit(None).cast("string"))
     return bronze.select(
         time.alias("event_time"),
         event_type.alias("event_type"),
@@ -94,10 +93,11 @@ def parse_events(bronze: DataFrame, layouts: Mapping[str, Layout], user_key: byt
         F.lower(_blank_to_null(F.col("brand"))).alias("brand"),
         price.alias("price"),
         user.alias("user_id"),
-        (raw_user.isNotNull() & user.isNull()).alias("is_user_unparseable"),
+        (raw_user.isNotNull() & parsed_user.isNull()).alias("is_user_unparseable"),
         _blank_to_null(F.col("user_session")).alias("user_session"),
         _blank_to_null(F.col("order_id")).alias("order_id"),
         is_unparseable.alias("is_unparseable"),
+        is_unsplit.alias("is_unsplit"),
         F.col("source_file"),
         F.col("source_layout"),
         F.col("ingest_date"),
@@ -139,9 +139,13 @@ def quarantine_detail(config: CleanConfig, run_date: dt.date, event_types: Seque
     earliest, latest = trusted_window(config, run_date)
     reason = F.col("reason")
     return (
-        F.when(F.col("bronze.raw_record").isNotNull(), F.lit("the reader could not split the record into its fields"))
+        F.when(F.col("is_unsplit"), F.lit("the reader could not split the record into its fields"))
         .when((reason == MALFORMED) & F.col("event_time").isNull(), F.format_string("event_time '%s' does not parse", raw("event_time")))
         .when((reason == MALFORMED) & F.col("product_id").isNull(), F.format_string("product_id '%s' is not a number", raw("product_id")))
+        .when(
+            (reason == MALFORMED) & F.col("is_user_unparseable") & F.col("bronze.user_id").isNull(),
+            F.lit("user_id is not a number (user ids are pseudonymised: the value stays in bronze.events only)"),
+        )
         .when((reason == MALFORMED) & F.col("is_user_unparseable"), F.format_string("user_id '%s' is not a number", raw("user_id")))
         .when(reason == MALFORMED, F.format_string("category_id '%s' or price '%s' is not a number", raw("category_id"), raw("price")))
         .when(reason == NULL_USER, F.lit("user_id is empty"))
