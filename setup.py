@@ -4,6 +4,7 @@ Every dependency is pinned exactly in requirements/*.txt; this file reads them s
 package metadata and the setup script can never disagree.
 """
 
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -12,9 +13,14 @@ HERE = Path(__file__).parent
 
 
 def pinned(name: str) -> list[str]:
-    """Return the pins in requirements/<name>.txt (comments and blank lines skipped)."""
-    lines = (HERE / "requirements" / f"{name}.txt").read_text().splitlines()
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    """Return the pins in requirements/<name>.txt: ``name==version[; marker]``, without comments and options.
+
+    The files are pip's hash-checking format (scripts/lock_hashes.py): a pin's ``--hash=...`` options
+    follow it on backslash-continued lines, which pip joins and install_requires must not see.
+    """
+    text = re.sub(r"\\\n", " ", (HERE / "requirements" / f"{name}.txt").read_text())
+    pins = (re.split(r"(?:^|\s)(?:#|--)", line, maxsplit=1)[0].strip() for line in text.splitlines())
+    return [pin for pin in pins if pin]
 
 
 def version() -> str:
@@ -36,7 +42,8 @@ setup(
     package_dir={"": "libs"},
     packages=find_packages("libs"),
     include_package_data=True,
-    package_data={"ecomlake": ["py.typed", "sources/*.yaml", "data/*/*.csv", "data/*/README.md"]},  # data/: real samples (ecomlake.datasets)
+    # data/: real samples (ecomlake.datasets); delta_jars.sha256: the Delta jars' recorded hashes (ecomlake.session).
+    package_data={"ecomlake": ["py.typed", "delta_jars.sha256", "sources/*.yaml", "data/*/*.csv", "data/*/README.md"]},
     install_requires=pinned("base"),
     extras_require={"dev": pinned("dev"), "dl": pinned("dl"), "bench": pinned("bench")},
     entry_points={"console_scripts": ["ecomlake=ecomlake.cli:main"]},

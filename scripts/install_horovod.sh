@@ -15,13 +15,27 @@
 # so later runs (new venvs with the same python + torch) install it in seconds.
 # GPU: with nvcc on PATH or CUDA_HOME set, NCCL GPU operations are built in; for CUDA >= 12 also
 # set HOROVOD_BUILD_CUDA_CC_LIST (e.g. 80,90). MAKEFLAGS defaults to -j<number of cores>.
+# The sdist is pinned by hash: pip checks it while downloading (before running its setup.py), and this
+# script again before extracting it. Sourced (the tests), the script only defines its functions.
 set -euo pipefail
 
 HVD_VERSION=0.28.1
-PY=${PYTHON:-python}
-start=$(date +%s)
+# sha256 of horovod-0.28.1.tar.gz on PyPI (its simple index's digest; the same as `sha256sum` of pip's download).
+HVD_SDIST_SHA256=92a43f5a94c43907a56805bad15f19700c62ffc83b7ca483f9e104e229f67ef0
 say() { echo "install_horovod: $*"; }
 die() { echo "install_horovod: ERROR: $*" >&2; exit 1; }
+# check_sha256 FILE EXPECTED: stop unless FILE's sha256 is EXPECTED.
+check_sha256() {
+  local actual
+  actual=$(sha256sum "$1" | cut -d' ' -f1)
+  [[ $actual == "$2" ]] || die "$(basename "$1"): sha256 $actual, expected $2 (HVD_SDIST_SHA256 in" \
+    "scripts/install_horovod.sh); refusing to build it. Re-run; if it persists, the package index (PIP_INDEX_URL," \
+    "PIP_FIND_LINKS) serves another file: find out why before recording a new hash"
+}
+[[ "${BASH_SOURCE[0]}" == "$0" ]] || return 0  # sourced: the functions only
+
+PY=${PYTHON:-python}
+start=$(date +%s)
 
 info=$("$PY" -c 'import sys, torch; print("py%d%d" % sys.version_info[:2], torch.__version__.replace("+", "_"))' \
   2>/dev/null) || die "torch is not importable by '$PY'; first: pip install -r requirements/base.txt -r requirements/dl.txt"
@@ -52,7 +66,12 @@ if (( ${#wheels[@]} == 0 )); then
 
   tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
   say "downloading the horovod $HVD_VERSION sdist"
-  "$PY" -m pip download --quiet --no-deps --no-binary :all: "horovod==$HVD_VERSION" -d "$tmp"
+  # --require-hashes: pip refuses another file before running any of its code (metadata); without build
+  # isolation it fetches no build tools of its own (this environment's are hash-checked, setup.sh).
+  echo "horovod==$HVD_VERSION --hash=sha256:$HVD_SDIST_SHA256" >"$tmp/horovod.txt"
+  "$PY" -m pip download --quiet --no-deps --no-binary :all: --no-build-isolation --require-hashes -r "$tmp/horovod.txt" -d "$tmp" \
+    || die "pip could not download horovod $HVD_VERSION with sha256 $HVD_SDIST_SHA256 (pip's error above names the hash it got)"
+  check_sha256 "$tmp/horovod-$HVD_VERSION.tar.gz" "$HVD_SDIST_SHA256"
   tar -xzf "$tmp/horovod-$HVD_VERSION.tar.gz" -C "$tmp"
   src="$tmp/horovod-$HVD_VERSION"
   for f in CMakeLists.txt horovod/torch/CMakeLists.txt; do

@@ -9,8 +9,9 @@
 # - creates or reuses a virtualenv OUTSIDE the clone, keyed by the hash of requirements/*.txt:
 #   $ECOMLAKE_CACHE/venv-<hash> (ECOMLAKE_CACHE defaults to ~/.cache/ecomlake), so every clone and
 #   every CI run with the same pins shares one environment and torch is installed once;
-# - installs the pinned requirements (base, plus dev/dl extras on request) and this clone's
-#   package in editable mode;
+# - installs the pinned requirements (base, plus dev/dl extras on request) with --require-hashes:
+#   every file pip downloads must have a sha256 listed in requirements/*.txt (scripts/lock_hashes.py
+#   writes them); then this clone's package in editable mode;
 # - resolves Delta Lake's jars from Maven Central once into $ECOMLAKE_CACHE/jars, so later
 #   sessions and tests start offline.
 # - with --dl, builds or reuses Horovod (scripts/install_horovod.sh, which caches its wheel).
@@ -57,7 +58,9 @@ fi
 for extra in "${extras[@]}"; do
   if [[ ! -f "$venv/.installed-$extra" ]]; then
     say "installing requirements/$extra.txt into $venv"
-    "$venv/bin/python" -m pip install --quiet -r "$repo/requirements/$extra.txt" >&2
+    # --no-build-isolation: an sdist (pyspark's) builds with build.txt's hash-checked setuptools, not
+    # with build tools pip would fetch unchecked into an isolated environment.
+    "$venv/bin/python" -m pip install --quiet --require-hashes --no-build-isolation -r "$repo/requirements/$extra.txt" >&2
     touch "$venv/.installed-$extra"
   fi
 done

@@ -4,8 +4,9 @@
 #   scripts/setup_analyst.sh
 #
 # A virtualenv OUTSIDE the clone keyed by the hash of requirements/analyst.txt:
-# $ECOMLAKE_CACHE/analyst-<hash>, with those pins (deltalake, duckdb, a current pyarrow) and this
-# clone's libs/ on its path (the package without its Spark dependencies). No Java needed.
+# $ECOMLAKE_CACHE/analyst-<hash>, with those pins (deltalake, duckdb, a current pyarrow), installed
+# with --require-hashes (every file's sha256 is in the requirements file), and this clone's libs/ on
+# its path (the package without its Spark dependencies). No Java needed.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${ECOMLAKE_CACHE:-$HOME/.cache/ecomlake}"
@@ -19,7 +20,7 @@ flock 9
 if [[ ! -f "$venv/.installed" ]]; then
   say "creating $venv"
   "$python" -m venv --clear "$venv"
-  "$venv/bin/python" -m pip install --quiet -r "$repo/requirements/analyst.txt" >&2
+  "$venv/bin/python" -m pip install --quiet --require-hashes -r "$repo/requirements/analyst.txt" >&2
   touch "$venv/.installed"
 fi
 expected="$repo/libs/ecomlake/__init__.py"

@@ -3,6 +3,8 @@
 Delta's pip wheel holds only Python; its jars come from Maven Central. ``scripts/setup.sh`` resolves
 them once into a local cache (``ecomlake jars``), after which every session starts offline with
 ``spark.jars`` pointing at the cached files. Without a cache, ``spark.jars.packages`` resolves them.
+Every cached or freshly resolved jar must have the sha256 recorded in ``delta_jars.sha256`` (beside
+this module): another file is refused with :class:`JarChecksumError`.
 
 Only entry points (the CLI, the test fixture) start a session:
 
@@ -12,14 +14,17 @@ Only entry points (the CLI, the test fixture) start a session:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sys
+from importlib import resources
 from pathlib import Path
 
 from pyspark.sql import SparkSession
 
 from ecomlake.config import REDACTION_REGEX, SparkConfig
+from ecomlake.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +37,34 @@ DELTA_JARS = (
     f"io.delta_delta-storage-{DELTA_VERSION}.jar",
     "org.antlr_antlr4-runtime-4.13.1.jar",
 )
+# Their sha256 as Maven Central serves them, in sha256sum's format; package data, so installs have it too.
+JAR_HASHES = resources.files("ecomlake") / "delta_jars.sha256"
+
+
+class JarChecksumError(ConfigError):
+    """A Delta jar's bytes are not the recorded ones. The message names the jar, both sha256 digests and the fix."""
+
+
+def recorded_jar_hashes() -> dict[str, str]:
+    """The recorded sha256 of each Delta jar, by file name (``JAR_HASHES``; comment lines skipped)."""
+    lines = JAR_HASHES.read_text().splitlines()
+    return {name: digest for digest, name in (line.split() for line in lines if line.strip() and not line.startswith("#"))}
+
+
+def check_jars(paths: list[Path], cache: Path) -> None:
+    """Raise JarChecksumError unless every jar has its recorded sha256 (7-20 ms for Delta's 8 MB on 2 busy cores)."""
+    recorded = recorded_jar_hashes()
+    for path in paths:
+        expected = recorded.get(path.name)
+        if expected is None:
+            raise JarChecksumError(f"{path.name} has no sha256 in {JAR_HASHES}: record it there (docs/stack.md, 'Pinned by hash')")
+        with path.open("rb") as file:
+            actual = hashlib.file_digest(file, "sha256").hexdigest()
+        if actual != expected:
+            raise JarChecksumError(
+                f"{path}: sha256 {actual}, expected {expected} (recorded in ecomlake/{JAR_HASHES.name}); the jar is not the one Maven Central "
+                f"serves, so it is refused. Delete {cache} and re-run scripts/setup.sh (or `ecomlake jars`) to resolve it again"
+            )
 
 
 def jars_dir(spark_config: SparkConfig) -> Path:
@@ -41,10 +74,13 @@ def jars_dir(spark_config: SparkConfig) -> Path:
 
 
 def cached_delta_jars(spark_config: SparkConfig) -> list[str] | None:
-    """The cached Delta jar files, or None when any is missing."""
+    """The cached Delta jar files, or None when any is missing; JarChecksumError when one's sha256 is not the recorded one."""
     folder = jars_dir(spark_config)
     paths = [folder / name for name in DELTA_JARS]
-    return [str(p) for p in paths] if all(p.is_file() for p in paths) else None
+    if not all(p.is_file() for p in paths):
+        return None
+    check_jars(paths, Path(str(spark_config.jars_cache)))
+    return [str(p) for p in paths]
 
 
 def session_confs(spark_config: SparkConfig, app_name: str | None = None) -> dict[str, str]:
@@ -153,9 +189,11 @@ def cache_delta_jars(spark_config: SparkConfig) -> list[str]:
     spark.stop()
     target = jars_dir(spark_config)
     target.mkdir(parents=True, exist_ok=True)
-    for name in DELTA_JARS:
-        source = ivy / "jars" / name
+    sources = [ivy / "jars" / name for name in DELTA_JARS]
+    for source in sources:
         if not source.is_file():
-            raise FileNotFoundError(f"ivy resolved no {name} into {ivy / 'jars'}; is Maven Central reachable?")
-        shutil.copy2(source, target / name)
+            raise FileNotFoundError(f"ivy resolved no {source.name} into {ivy / 'jars'}; is Maven Central reachable?")
+    check_jars(sources, Path(str(spark_config.jars_cache)))  # before any reaches the cache
+    for source in sources:
+        shutil.copy2(source, target / source.name)
     return [str(target / name) for name in DELTA_JARS]
