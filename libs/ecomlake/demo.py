@@ -6,6 +6,9 @@ clean to silver and quarantine, featurize into the gold tables, segment the user
 recommender and, once there are labels, the propensity models), writes the last day's run report
 (HTML and PNG charts), and reads the Delta tables back. Every job runs through the job runner, as
 ``ecomlake <job>`` runs it, so ops.run_ledger records each run.
+
+A re-run replaces its own earlier sample in the landing folder (generate with ``force``); a landing folder holding
+files the generator did not write (a real lake's deliveries) is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ecomlake import jobs, lake
-from ecomlake.job import Context, NoParams, SparkJob, execute
+from ecomlake.errors import ConfigError
+from ecomlake.generate import target
+from ecomlake.job import Context, SparkJob, execute
 
 DEMO_EVENTS = 100_000
 
@@ -53,13 +58,27 @@ def run(ctx: Context, params: DemoParams) -> DemoResult:
     config = dataclasses.replace(ctx.config, generator=dataclasses.replace(ctx.config.generator, events=params.events))
     ctx = Context(ctx.spark, config, ctx.run_id)
     print(f"demo: lake at {config.lake.root}", flush=True)
-    _execute(ctx, "generate", NoParams())
+    _execute(ctx, "generate", jobs.load("generate").params(force=_replaces_own_sample(ctx)))
     # The generator writes where ingest looks by default: <lake.root>/landing/events/event_date=<day>/.
     days = [config.generator.start_date + dt.timedelta(days=n) for n in range(config.generator.days)]
     pipeline = jobs.load("pipeline")
     _execute(ctx, "pipeline", pipeline.params(start=days[0], end=days[-1], force=True, summaries=True))
     _execute(ctx, "report", jobs.load("report").params(date=days[-1]))
     return DemoResult(config.lake.root, lake.table_summary(ctx.spark, config))
+
+
+def _replaces_own_sample(ctx: Context) -> bool:
+    """Whether the landing folder holds an earlier generated sample (replaced); ConfigError when it holds anything else."""
+    output = ctx.config.generator.output
+    assert output, "load_config resolves generator.output"
+    entries = target.existing_entries(output, ctx.spark)
+    if entries and not target.holds_generated_data(output, ctx.spark):
+        raise ConfigError(
+            f"demo: refused, generator.output {output} holds files the generator did not write ({target.describe(entries, output)}), "
+            "and the demo replaces that folder with its sample; nothing was deleted; run the demo on a lake of its own "
+            "(--set lake.root=DIR with a new DIR)"
+        )
+    return bool(entries)
 
 
 def _execute(ctx: Context, name: str, params: object) -> object:

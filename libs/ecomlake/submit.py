@@ -13,6 +13,14 @@ The command it builds (``--dry-run`` prints it) passes:
 - ``--files``: the effective configuration (the ``--conf`` file with the environment and ``--set``
   applied) as one YAML file, which the job reads with ``--conf``: the driver needs no environment.
 
+Secrets: a ``spark.conf`` property whose name looks secret (:func:`secret_names`: Spark's redaction idea,
+``ecomlake.config.REDACTION_REGEX``, the effective ``spark.redaction.regex`` and ``privacy.key_env``) reaches
+the job through its ``--conf`` only; the config file holds ``*********(redacted)`` instead, and so does the
+command ``--dry-run`` prints. The driver takes every ``--conf`` property before the config's (ecomlake.session),
+so it never sees the redacted text. The pseudonymisation key is never in the config at all: the driver reads it
+from ``privacy.key_env`` or ``privacy.key_file`` in its own environment. The config file is written whole or not
+at all (a temporary file beside it, fsynced, renamed over it) and readable by its owner only (0600 from creation).
+
 The job runs from its entry file, ``jobs/<job>_job.py``. spark-submit replaces this process, so its exit
 code (the job's: 0, 2 config, 3 input missing, 4 data quality, 5 step failed) is the command's.
 """
@@ -20,19 +28,23 @@ code (the job's: 0, 2 config, 3 input missing, 4 data quality, 5 step failed) is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
+import re
 import shlex
 import shutil
 import sys
+import tempfile
 import zipfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyspark
 import yaml
 
-from ecomlake.config import Config, as_dict, cache_dir
+from ecomlake.config import REDACTION_REGEX, Config, as_dict, cache_dir
 from ecomlake.errors import ConfigError, InputMissingError
 from ecomlake.job import LocalJob
 from ecomlake.runinfo import VERSION_FILE, code_version
@@ -43,14 +55,16 @@ JOBS_DIR = PACKAGE_DIR.parents[1] / "jobs"
 LOG4J_FILE = PACKAGE_DIR.parents[1] / "conf" / "log4j2.properties"  # the driver's JVM logging, in client mode
 # Masters whose executors run on this machine, with this environment's Python.
 SAME_MACHINE_MASTERS = ("local", "spark://127.0.0.1:", "spark://localhost:")
+REDACTED = "*********(redacted)"  # Spark's own mark for a redacted value
 
 
-def entry_file(job: str, jobs_dir: Path = JOBS_DIR) -> Path:
+def entry_file(job: str, jobs_dir: Path | None = None) -> Path:
     """The spark-submit entry file of a job: jobs/<job with - as _>_job.py.
 
     The suffix matters: spark-submit puts the file's folder first on sys.path, where jobs/profile.py
     would shadow the standard library's profile module (which pyspark imports).
     """
+    jobs_dir = jobs_dir or JOBS_DIR
     path = jobs_dir / f"{job.replace('-', '_')}_job.py"
     if not path.is_file():
         known = sorted(p.stem.removesuffix("_job").replace("_", "-") for p in jobs_dir.glob("*_job.py")) if jobs_dir.is_dir() else []
@@ -81,15 +95,77 @@ def package_zip(target_dir: Path, package_dir: Path = PACKAGE_DIR) -> Path:
     return target
 
 
+def secret_names(config: Config) -> Callable[[str], bool]:
+    """Whether a Spark property's name says its value is a secret: Spark's idea (secret, password, token, access key),
+    as ``REDACTION_REGEX``, the config's own ``spark.redaction.regex`` if it sets one, and the pseudonym key's variable.
+    """
+    patterns = [re.compile(REDACTION_REGEX), re.compile(re.escape(config.privacy.key_env), re.IGNORECASE)]
+    custom = config.spark.conf.get("spark.redaction.regex")
+    if custom:
+        try:
+            patterns.append(re.compile(custom))
+        except re.error as exc:
+            raise ConfigError(f"spark.conf: spark.redaction.regex {custom!r} is not a regular expression ({exc}); fix or remove it") from exc
+    return lambda name: any(p.search(name) for p in patterns)
+
+
+def redacted_confs(confs: Mapping[str, str], is_secret: Callable[[str], bool]) -> dict[str, str]:
+    """The properties with every secret value replaced by Spark's redaction mark."""
+    return {key: REDACTED if is_secret(key) else value for key, value in confs.items()}
+
+
+def redacted_command(command: Sequence[str], is_secret: Callable[[str], bool]) -> list[str]:
+    """The command line with the value of every secret ``--conf KEY=VALUE`` redacted: what may be printed or logged."""
+    shown = list(command)
+    for i, arg in enumerate(shown[1:], 1):
+        key, has_value, _ = arg.partition("=")
+        if shown[i - 1] == "--conf" and has_value and is_secret(key):
+            shown[i] = f"{key}={REDACTED}"
+    return shown
+
+
 def config_file(config: Config, target_dir: Path) -> Path:
-    """The effective configuration as a YAML file that load_config reads back to the same values."""
+    """The effective configuration as a YAML file that load_config reads back to the same values, its secrets redacted.
+
+    Written whole or not at all and private to this user (see the module's docstring); rewritten on every submit, so a
+    file an older version left half written or world-readable is replaced, not reused.
+    """
     data = as_dict(config)
-    text = yaml.safe_dump(data, sort_keys=False)
+    data["spark"]["conf"] = redacted_confs(data["spark"]["conf"], secret_names(config))
+    text = (
+        f"# the effective configuration of an `ecomlake submit` (from {config.origin}, environment and flags);\n"
+        "# secret spark.conf values are redacted here and reach the job through spark-submit's --conf\n"
+        f"{yaml.safe_dump(data, sort_keys=False)}"
+    )
     target = target_dir / f"config-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yaml"
-    if not target.is_file():
-        target_dir.mkdir(parents=True, exist_ok=True)
-        target.write_text(f"# the effective configuration of an `ecomlake submit` (from {config.origin}, environment and flags)\n{text}")
+    target_dir.mkdir(parents=True, exist_ok=True)
+    write_private(target, text)
     return target
+
+
+def write_private(target: Path, text: str) -> None:
+    """Replace ``target`` with ``text``, all or nothing, readable by its owner only.
+
+    A temporary file beside it (mkstemp creates it 0600, so the text is never readable by others, not even briefly),
+    fsynced, then renamed over the target: a reader, or the next submit after a crash, sees the old file or the new
+    one, never a truncated one (a truncated config still loads, with the later keys at their defaults).
+    """
+    fd, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(partial)
+        raise
+    folder = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the rename itself survives a crash
+    finally:
+        os.close(folder)
 
 
 def spark_submit_executable() -> str:
@@ -116,8 +192,9 @@ def submit_command(config: Config, job: str, job_args: list[str], use_packages: 
         confs["spark.pyspark.python"] = sys.executable  # executors here run this environment's Python
     if spark.deploy_mode == "client" and LOG4J_FILE.is_file():
         # Warnings and errors only from the driver's JVM (spark-submit's default is INFO).
+        # Spark splits Java options on spaces the way a shell does: quoted, a checkout path with a space stays one option.
         options = confs.get("spark.driver.extraJavaOptions", "")
-        confs["spark.driver.extraJavaOptions"] = f"{options} -Dlog4j2.configurationFile=file:{LOG4J_FILE}".strip()
+        confs["spark.driver.extraJavaOptions"] = f"{options} -Dlog4j2.configurationFile={shlex.quote(f'file:{LOG4J_FILE}')}".strip()
     conf = config_file(config, work_dir)
     # In cluster mode the driver runs remotely and finds --files in its working directory.
     conf_arg = conf.name if spark.deploy_mode == "cluster" else str(conf)
@@ -137,7 +214,9 @@ class SubmitParams:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dry-run", action="store_true", help="print the spark-submit command instead of running it")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the spark-submit command instead of running it (shell-quoted; secret --conf values redacted)"
+    )
     parser.add_argument("--packages", action="store_true", help="resolve Delta's jars from Maven Central (--packages) instead of the local cache")
     parser.add_argument("target", metavar="JOB", help="the job to submit, e.g. pipeline")
     parser.add_argument("job_args", nargs=argparse.REMAINDER, metavar="...", help="the job's own flags, e.g. --date 2019-10-01")
@@ -148,7 +227,7 @@ def run(config: Config, params: SubmitParams) -> None:
         raise ConfigError("give --conf before the job name (ecomlake submit --conf FILE JOB ...): submit ships it to the driver")
     command = submit_command(config, params.target, list(params.job_args), params.packages)
     if params.dry_run:
-        print(shlex.join(command))
+        print(shlex.join(redacted_command(command, secret_names(config))))  # quoted: pasted into a shell, it runs as is
         return
     if shutil.which(command[0]) is None:
         raise InputMissingError(f"spark-submit not found: {command[0]} (set SPARK_HOME to a Spark 4.0 installation, or install pyspark)")

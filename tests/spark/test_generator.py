@@ -17,16 +17,18 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from ecomlake import lake
+from ecomlake import jobs, lake
 from ecomlake.catalog import RUN_LEDGER
+from ecomlake.cli import main
 from ecomlake.config import Config, FaultRates
-from ecomlake.errors import InputMissingError
+from ecomlake.errors import ConfigError, InputMissingError
 from ecomlake.generate import catalog
 from ecomlake.generate.dataset import generate_dataset
 from ecomlake.generate.faults import FAULT_KINDS
 from ecomlake.generate.output import CSV_HEADER
+from ecomlake.job import Context, SparkJob
 from ecomlake.manifest import MANIFEST_DIR, read_manifest
-from tests.support import lake_config, run_job
+from tests.support import cli_keys, lake_config
 
 EVENTS = 60_000
 START = "2019-09-30"  # a Monday: seven days cover each weekday once
@@ -275,18 +277,33 @@ def test_same_seed_gives_byte_identical_files(spark: SparkSession, config: Confi
     assert _content_digests(tmp_path / "a") != _content_digests(tmp_path / "c")
 
 
-def test_json_lines_output_through_the_job_with_its_run_record(spark: SparkSession, config: Config, tmp_path: Path) -> None:
+def test_json_lines_output_through_the_job_with_its_run_record(
+    spark: SparkSession, config: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "json"
-    cfg = lake_config(config, tmp_path / "lake", "generator.events=5000", "generator.format=json", f"generator.output={out}")
-    result = run_job(spark, cfg, "generate")  # as `ecomlake generate --events 5000 --format json` runs it
-    manifest = result.manifest
-    assert read_manifest(str(out), spark) == manifest and result.output == str(out)
+    delivered = out / "event_date=2019-09-01" / "delivery.json"  # the folder holds a day's raw file: refused without --force
+    delivered.parent.mkdir(parents=True)
+    delivered.write_text('{"event_type": "view"}\n')
+    cfg = lake_config(config, tmp_path / "lake", f"generator.output={out}")
+    generate = jobs.load("generate")
+    assert isinstance(generate, SparkJob)
+    with pytest.raises(ConfigError) as refused:  # the job's own run, as without --force: no run record to write
+        generate.run(Context(spark, cfg), generate.params())
+    assert str(refused.value).startswith(f"generator.output {out}: refused, it is not empty (1 entry: event_date=2019-09-01)")
+    assert refused.value.exit_code == 2 and delivered.read_text() == '{"event_type": "view"}\n'
+    argv = ["generate", *cli_keys(cfg), "--events", "5000", "--format", "json", "--output", str(out), "--force"]
+    assert main(argv) == 0  # replaces it, and says what it replaced
+    printed = capsys.readouterr()
+    assert f"generate --force: replacing everything in {out} (1 entry: event_date=2019-09-01)" in printed.err
+    assert not delivered.parent.exists()
+    manifest = read_manifest(str(out), spark)
     totals = manifest["totals"]
-    assert result.summary().startswith(
+    summary = next(line for line in printed.out.splitlines() if line.startswith("generate: "))
+    assert summary.startswith(
         f"generate: {totals['rows']:,} rows ({totals['human_events']:,} human events, {totals['bot_events']:,} bot events, "
         f"{sum(totals['faults'].values()):,} faults); peak memory "
     )
-    assert result.summary().endswith(f"; json files and _manifest in {out}")
+    assert f"; json files and _manifest in {out} (" in summary
     # generate's figures are in ops.run_ledger (ops.generator_runs is gone): the manifest's totals and what was asked.
     ledger = lake.read(spark, cfg, RUN_LEDGER)
     (end,) = ledger.where(F.col("status") == "succeeded").collect()

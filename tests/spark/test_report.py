@@ -31,6 +31,7 @@ from ecomlake.catalog import (
 )
 from ecomlake.cli import main
 from ecomlake.config import Config
+from ecomlake.report import folder
 from ecomlake.report.job import write_report
 from ecomlake.report.render import MISSING
 from tests.support import GOLD_CUTOFF, GOLD_HORIZON, GOLD_LAST_DAY, GOLD_START, cli_keys, copy_tables, lake_config
@@ -108,19 +109,23 @@ def report_lake(model_lake: Config, tmp_path: Path) -> Config:
     return cfg
 
 
-def test_report_cli_replaces_the_folder_and_a_day_without_data_exits_3(
+def test_report_cli_replaces_an_earlier_report_and_a_day_without_data_exits_3(
     spark: SparkSession, report_lake: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     keys = cli_keys(report_lake)
     out = tmp_path / "reports" / "day"
     out.mkdir(parents=True)
-    (out / "stale.png").write_bytes(b"old")
+    earlier = [out / "report.html", out / "models.png"]  # an earlier run's report, with a chart this day has not
+    for path in earlier:
+        path.write_bytes(b"old")
+    folder.write_marker(out, earlier)
     # The cut-off day: clean ran once, on the last day, so this day has KPIs and segments but no audit row; the models in use
     # then (recommend and propensity ran on the last day) are none.
     assert main(["report", *keys, "--date", str(GOLD_CUTOFF), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert f"report {GOLD_CUTOFF}: {out / 'report.html'} with 3 charts (funnel, kpis, segments) (" in printed
-    assert sorted(p.name for p in out.iterdir()) == ["funnel.png", "kpis.png", "report.html", "segments.png"]  # stale.png is gone
+    # The earlier report is replaced whole: its models.png is gone.
+    assert sorted(p.name for p in out.iterdir()) == [folder.MARKER, "funnel.png", "kpis.png", "report.html", "segments.png"]
     page = (out / "report.html").read_text()
     assert f"Not available: {MISSING['conservation']}." in page and "Not available: no successful clean run for this date" in page
     for key in ("recommend", "propensity", "lstm"):

@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shlex
+import shutil
+import stat
 import subprocess
 import sys
 import types
@@ -16,14 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from ecomlake import jobs
+from ecomlake import jobs, submit
 from ecomlake.cli import build_parser, main
 from ecomlake.config import config_hash, load_config
 from ecomlake.errors import ConfigError
 from ecomlake.job import SparkJob
 from ecomlake.pipeline.dag import DEFAULT_STEPS, STEP_NAMES
 from ecomlake.session import DELTA_PACKAGES
-from ecomlake.submit import JOBS_DIR, entry_file, package_zip, submit_command
+from ecomlake.submit import JOBS_DIR, REDACTED, config_file, entry_file, package_zip, submit_command
 from tests.support import REPO
 
 
@@ -95,6 +97,82 @@ def test_dry_run_prints_the_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "spark-submit --master 'local[2]'" in out and "ingest_job.py --date 2019-10-01 --conf " in out
     assert main(["submit", "ingest", "--conf", "x.yaml"]) == 2  # the config is submit's to ship
     assert "give --conf before the job name" in capsys.readouterr().err
+
+
+# Secret-looking spark.conf properties (Spark's idea, and the pseudonym key's variable) and one that is not.
+SECRETS = {
+    "spark.hadoop.fs.s3a.secret.key": "s3-secret-value",
+    "spark.hadoop.fs.s3a.access.key": "AKIA-access-value",
+    "spark.ssl.keyStorePassword": "keystore-password-value",
+    "spark.kubernetes.driverEnv.API_TOKEN": "api-token-value",
+    "spark.yarn.appMasterEnv.ECOMLAKE_PSEUDONYM_KEY": "pseudonym-key-value",
+}
+PLAIN = {"spark.eventLog.dir": "/var/log/spark-events"}
+
+
+def secret_config() -> list[str]:
+    return [f"spark.conf.{key}={value}" for key, value in {**SECRETS, **PLAIN}.items()]
+
+
+def test_the_shipped_config_is_private_from_creation_and_holds_no_secret(tmp_path: Path) -> None:
+    config = load_config(None, ["spark.master=yarn", *secret_config()], environ={})
+    umask = os.umask(0)  # a file made with the default mode and chmod-ed later would be 0666 here
+    try:
+        command = submit_command(config, "clean", ["--date", "2019-10-01"], work_dir=tmp_path)
+    finally:
+        os.umask(umask)
+    shipped = Path(option(command, "--files")[0])
+    assert stat.S_IMODE(shipped.stat().st_mode) == 0o600
+    text = shipped.read_text()
+    assert not [value for value in SECRETS.values() if value in text]
+    reloaded = load_config(shipped, environ={})
+    assert reloaded.spark.conf == {**dict.fromkeys(SECRETS, REDACTED), **PLAIN}
+    assert reloaded.privacy.key_env == "ECOMLAKE_PSEUDONYM_KEY"  # the name the driver reads the key from stays
+    # The job gets the real values through spark-submit's --conf, which the driver takes before the config's.
+    assert {f"{key}={value}" for key, value in {**SECRETS, **PLAIN}.items()} <= set(option(command, "--conf"))
+
+
+def test_a_failed_write_leaves_the_file_there_before_and_a_truncated_one_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = load_config(None, ["privacy.pseudonymize_user_ids=true"], environ={})
+    shipped = config_file(config, tmp_path)
+    whole = shipped.read_text()
+    truncated = whole[: whole.index("privacy:")]  # an older version's crash mid-write: it loads, pseudonymisation off
+    shipped.write_text(truncated)
+    assert not load_config(shipped, environ={}).privacy.pseudonymize_user_ids
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        config_file(config, tmp_path)
+    assert shipped.read_text() == truncated and [p.name for p in tmp_path.iterdir()] == [shipped.name]  # untouched, no temp file left
+    monkeypatch.undo()
+    assert config_file(config, tmp_path) == shipped and shipped.read_text() == whole  # rewritten, not reused
+    assert load_config(shipped, environ={}).privacy.pseudonymize_user_ids
+
+
+def test_dry_run_quotes_paths_with_a_space_and_redacts_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkout = tmp_path / "my checkout"
+    (checkout / "conf").mkdir(parents=True)
+    shutil.copytree(JOBS_DIR, checkout / "jobs")
+    log4j = shutil.copy(REPO / "conf" / "log4j2.properties", checkout / "conf")
+    monkeypatch.setattr(submit, "JOBS_DIR", checkout / "jobs")
+    monkeypatch.setattr(submit, "LOG4J_FILE", Path(log4j))
+    monkeypatch.setenv("ECOMLAKE_CACHE", str(tmp_path / "my cache"))  # the config file and the zip go there
+    keys = [arg for key in ["spark.master=local[2]", *secret_config()] for arg in ("--set", key)]
+    assert main(["submit", "--dry-run", *keys, "clean", "--date", "2019-10-01"]) == 0
+    printed = capsys.readouterr().out
+    assert not [value for value in SECRETS.values() if value in printed]
+    words = shlex.split(printed)  # as a shell reads the printed line
+    shipped = option(words, "--files")[0]
+    assert words[-5:] == [str(checkout / "jobs" / "clean_job.py"), "--date", "2019-10-01", "--conf", shipped] and Path(shipped).is_file()
+    confs = dict(c.split("=", 1) for c in option(words, "--conf")[:-1])
+    assert {key: confs[key] for key in SECRETS} == dict.fromkeys(SECRETS, REDACTED) and confs["spark.eventLog.dir"] == PLAIN["spark.eventLog.dir"]
+    # Spark splits Java options as a shell does: the log4j file stays one option.
+    assert shlex.split(confs["spark.driver.extraJavaOptions"]) == ["-Duser.timezone=UTC", f"-Dlog4j2.configurationFile=file:{log4j}"]
 
 
 class FakeDag:

@@ -11,6 +11,10 @@ Two engines, the same table names (``gold_daily_kpis``, ``ecomlake.gold_user_fea
 
 ``--engine auto`` (the default) takes DuckDB where it is installed with deltalake, else Spark.
 
+``--format csv`` writes through :func:`ecomlake.analyst.exports.write_csv`: a text cell starting with ``=``, ``+``,
+``-``, ``@``, a tab or a carriage return gets a leading ``'``, so a spreadsheet shows it instead of running it as a
+formula (numbers stay numbers). JSON and Parquet keep the values as they are.
+
 Read-only on both engines, checked on the parsed statement before anything runs: Spark's plan must be
 a query (or SHOW, DESCRIBE, EXPLAIN of a query), :func:`require_read_only`; DuckDB's statements must
 be SELECTs (or EXPLAIN of one), :func:`ecomlake.analyst.duck.require_read_only`. Anything else is a
@@ -29,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from ecomlake.analyst.exports import write_csv
 from ecomlake.config import Config
 from ecomlake.errors import ConfigError
 from ecomlake.job import LocalJob
@@ -217,7 +222,7 @@ def write_result(result: pd.DataFrame, fmt: str, out: str) -> Path:
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
-        result.to_csv(path, index=False)
+        write_csv(result, path)  # text cells a spreadsheet would run as formulas are escaped
     elif fmt == "json":
         result.to_json(path, orient="records", lines=True, date_format="iso")
     else:
@@ -247,7 +252,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="DuckDB on the Delta logs (no Spark) or Spark; auto: DuckDB where installed",
     )
-    parser.add_argument("--format", choices=FORMATS, default="table", help="table (printed; default), or csv, json (lines), parquet with --out")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="table",
+        help="table (printed; default), or csv, json (lines), parquet with --out; csv prefixes a text cell that starts with "
+        "= + - @ tab or CR with ' so a spreadsheet shows it instead of running it as a formula (numbers stay numbers)",
+    )
     parser.add_argument("--out", metavar="PATH", help="write the result to this file (needs --format csv, json or parquet)")
     parser.add_argument("--max-rows", type=int, default=100, help="rows printed with --format table (default 100)")
     parser.add_argument(

@@ -1,13 +1,16 @@
 """``ecomlake report --date D [--out DIR]``: the day's run report, written as one folder (report.html and PNG charts).
 
 The folder is written beside its final place and renamed into it, so a reader never sees half a report and a
-re-run replaces the old one whole. A date the lake has nothing for is an InputMissingError (exit 3).
+re-run replaces the old one whole. Only a new or empty folder, or an earlier report's, is replaced: any other is
+refused before anything is read or deleted (ConfigError, exit 2; :mod:`ecomlake.report.folder`). A date the lake
+has nothing for is an InputMissingError (exit 3).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -18,8 +21,11 @@ from pyspark.sql import SparkSession
 
 from ecomlake.config import Config
 from ecomlake.job import Context, SparkJob, iso_date
+from ecomlake.report import folder
 from ecomlake.report.figures import DayFigures, day_figures
-from ecomlake.report.render import render
+from ecomlake.report.render import CHARTS, render
+
+CHART_NAMES = frozenset(CHARTS)
 
 
 @dataclass(frozen=True)
@@ -54,16 +60,17 @@ def default_out(config: Config, date: dt.date) -> Path:
 
 
 def write_report(spark: SparkSession, config: Config, date: dt.date, out: Path | None = None) -> tuple[DayFigures, dict[str, Path]]:
+    # Absolute, normalised, symbolic links kept (the check refuses one): `--out .` is then a folder with a parent for the staging.
+    out = Path(os.path.abspath(out or default_out(config, date)))
+    folder.require_replaceable(out, CHART_NAMES)  # before the figures: a refused folder costs nothing
     figures = day_figures(spark, config, date)
-    out = out or default_out(config, date)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         files = render(figures, staging)
+        folder.write_marker(staging, list(files.values()))
         staging.chmod(0o755)  # mkdtemp makes it private; a report is for sharing
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        folder.replace(staging, out, CHART_NAMES)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return figures, {name: out / path.name for name, path in files.items()}
@@ -77,7 +84,12 @@ def run(ctx: Context, params: ReportParams) -> ReportResult:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--date", type=iso_date, required=True, help="the day to report, YYYY-MM-DD")
-    parser.add_argument("--out", type=Path, help="the report folder (default <lake.root>/reports/<date>)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="the report folder (default <lake.root>/reports/<date>); it is replaced whole, so it must be new, empty or an "
+        "earlier report's: a folder holding anything else is refused (exit 2) and left as it is",
+    )
 
 
 JOB = SparkJob(
