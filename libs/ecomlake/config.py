@@ -21,7 +21,7 @@ import os
 import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -471,6 +471,9 @@ class PipelineConfig:
 REDACTION_REGEX = r"(?i)secret|password|token|access[.]?key|pseudonym|hmac|[._]key$"
 
 
+REDACTED = "*********(redacted)"  # Spark's own mark for a redacted value
+
+
 @dataclass(frozen=True)
 class PrivacyConfig:
     """Pseudonymise user ids at clean time with a keyed hash; the key never comes from this YAML."""
@@ -756,3 +759,22 @@ def _resolve_paths(config: Config) -> Config:
 def cache_dir() -> Path:
     """The machine-wide cache (virtualenvs, jars, wheels): $ECOMLAKE_CACHE or ~/.cache/ecomlake."""
     return Path(os.environ.get("ECOMLAKE_CACHE") or Path.home() / ".cache" / "ecomlake")
+
+
+def secret_names(config: Config) -> Callable[[str], bool]:
+    """Whether a Spark property's name says its value is a secret: Spark's idea (secret, password, token, access key),
+    as ``REDACTION_REGEX``, the config's own ``spark.redaction.regex`` if it sets one, and the pseudonym key's variable.
+    """
+    patterns = [re.compile(REDACTION_REGEX), re.compile(re.escape(config.privacy.key_env), re.IGNORECASE)]
+    custom = config.spark.conf.get("spark.redaction.regex")
+    if custom:
+        try:
+            patterns.append(re.compile(custom))
+        except re.error as exc:
+            raise ConfigError(f"spark.conf: spark.redaction.regex {custom!r} is not a regular expression ({exc}); fix or remove it") from exc
+    return lambda name: any(p.search(name) for p in patterns)
+
+
+def redacted_confs(confs: Mapping[str, str], is_secret: Callable[[str], bool]) -> dict[str, str]:
+    """The properties with every secret value replaced by Spark's redaction mark."""
+    return {key: REDACTED if is_secret(key) else value for key, value in confs.items()}

@@ -31,20 +31,19 @@ import argparse
 import contextlib
 import hashlib
 import os
-import re
 import shlex
 import shutil
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyspark
 import yaml
 
-from ecomlake.config import REDACTION_REGEX, Config, as_dict, cache_dir
+from ecomlake.config import REDACTED, Config, as_dict, cache_dir, redacted_confs, secret_names
 from ecomlake.errors import ConfigError, InputMissingError
 from ecomlake.job import LocalJob
 from ecomlake.runinfo import VERSION_FILE, code_version
@@ -55,7 +54,6 @@ JOBS_DIR = PACKAGE_DIR.parents[1] / "jobs"
 LOG4J_FILE = PACKAGE_DIR.parents[1] / "conf" / "log4j2.properties"  # the driver's JVM logging, in client mode
 # Masters whose executors run on this machine, with this environment's Python.
 SAME_MACHINE_MASTERS = ("local", "spark://127.0.0.1:", "spark://localhost:")
-REDACTED = "*********(redacted)"  # Spark's own mark for a redacted value
 
 
 def entry_file(job: str, jobs_dir: Path | None = None) -> Path:
@@ -93,25 +91,6 @@ def package_zip(target_dir: Path, package_dir: Path = PACKAGE_DIR) -> Path:
                 archive.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
         partial.replace(target)  # atomic: a concurrent submit never ships half a zip
     return target
-
-
-def secret_names(config: Config) -> Callable[[str], bool]:
-    """Whether a Spark property's name says its value is a secret: Spark's idea (secret, password, token, access key),
-    as ``REDACTION_REGEX``, the config's own ``spark.redaction.regex`` if it sets one, and the pseudonym key's variable.
-    """
-    patterns = [re.compile(REDACTION_REGEX), re.compile(re.escape(config.privacy.key_env), re.IGNORECASE)]
-    custom = config.spark.conf.get("spark.redaction.regex")
-    if custom:
-        try:
-            patterns.append(re.compile(custom))
-        except re.error as exc:
-            raise ConfigError(f"spark.conf: spark.redaction.regex {custom!r} is not a regular expression ({exc}); fix or remove it") from exc
-    return lambda name: any(p.search(name) for p in patterns)
-
-
-def redacted_confs(confs: Mapping[str, str], is_secret: Callable[[str], bool]) -> dict[str, str]:
-    """The properties with every secret value replaced by Spark's redaction mark."""
-    return {key: REDACTED if is_secret(key) else value for key, value in confs.items()}
 
 
 def redacted_command(command: Sequence[str], is_secret: Callable[[str], bool]) -> list[str]:

@@ -86,3 +86,9 @@ def test_logs_go_to_the_stderr_of_the_moment(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr("sys.stderr", second)
     logging.getLogger("ecomlake.test").info("two")
     assert second.getvalue().endswith("INFO ecomlake.test: two\n")
+
+
+def test_config_job_redacts_secret_spark_properties(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "--set", "spark.conf.spark.hadoop.fs.s3a.secret.key=hunter2", "--set", "spark.conf.spark.eventLog.dir=/logs"]) == 0
+    out = capsys.readouterr().out
+    assert "hunter2" not in out and "spark.hadoop.fs.s3a.secret.key: '*********(redacted)'" in out and "spark.eventLog.dir: /logs" in out

@@ -20,12 +20,12 @@ import pytest
 
 from ecomlake import jobs, submit
 from ecomlake.cli import build_parser, main
-from ecomlake.config import config_hash, load_config
+from ecomlake.config import REDACTED, config_hash, load_config
 from ecomlake.errors import ConfigError
 from ecomlake.job import SparkJob
 from ecomlake.pipeline.dag import DEFAULT_STEPS, STEP_NAMES
 from ecomlake.session import DELTA_PACKAGES
-from ecomlake.submit import JOBS_DIR, REDACTED, config_file, entry_file, package_zip, submit_command
+from ecomlake.submit import JOBS_DIR, config_file, entry_file, package_zip, submit_command
 from tests.support import REPO
 
 
