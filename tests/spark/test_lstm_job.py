@@ -11,25 +11,33 @@ checks) are tested on synthetic data in tests/dl.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import pickle
 import re
+import shutil
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from ecomlake import lake
+from ecomlake import artifacts, lake
+from ecomlake.artifacts import ArtifactPathError, TamperedArtifactError
 from ecomlake.catalog import LSTM_METRICS, LSTM_SCORES, MODEL_RUNS, SILVER_EVENTS
 from ecomlake.config import Config
 from ecomlake.errors import InputMissingError, NotDueError
 from ecomlake.job import Context
 from ecomlake.lstm import score_job
 from ecomlake.lstm.evaluate import metrics_table
-from ecomlake.lstm.train_job import TrainParams, TrainResult, checkpoint_dir, run
-from ecomlake.ml.registry import latest_run, record_run
+from ecomlake.lstm.train_job import CHECKPOINT_FILES, TrainParams, TrainResult, checkpoint_dir, run
+from ecomlake.manifest import MANIFEST_DIR
+from ecomlake.ml import registry
+from ecomlake.ml.registry import ModelRun, latest_run, record_run, recorded_run
 from ecomlake.sequences.job import SequencesResult
 from ecomlake.vocabulary import NEXT_EVENT_CLASSES
-from tests.support import GOLD_CUTOFF, GOLD_START, lake_config
+from tests.support import GOLD_CUTOFF, GOLD_START, SMALL_LSTM, lake_config
 
 pytestmark = pytest.mark.dl
 
@@ -179,3 +187,89 @@ def test_training_needs_a_dataset(spark: SparkSession, trained: dict[str, object
         NotDueError, match=rf"^train-lstm {GOLD_START}: not due yet, no sequences dataset can exist on or before {GOLD_START}: its train days end on "
     ):
         run(Context(spark, cfg), TrainParams(GOLD_START))
+
+
+# ---- the files each run reads and loads: recorded, and checked before anything opens them -------------
+
+
+def _rebased(spark: SparkSession, trained: dict[str, object], root: Path) -> tuple[Config, ModelRun, ModelRun]:
+    """A lake of its own at ``root`` whose ml.model_runs holds the shared dataset's and torch_distributor model's rows,
+    re-recorded to point into its own models folder (the tests copy there the files they need); (config, dataset, model)."""
+    cfg: Config = trained["cfg"]  # type: ignore[assignment]
+    dataset: SequencesResult = trained["dataset"]  # type: ignore[assignment]
+    version = trained["runs"]["torch_distributor"].model_version  # type: ignore[index]
+    seq, lstm = recorded_run(spark, cfg, "sequences", dataset.version), recorded_run(spark, cfg, "lstm", version)
+    assert seq is not None and lstm is not None
+    own = lake_config(cfg, root, *SMALL_LSTM)
+    record_run(spark, own, "sequences", seq.version, seq.run_date, str(seq.run_id), 0, seq.params, {}, seq.files)
+    folder = registry.artifact_path(own, "lstm", lstm.version)
+    moved = {"dataset_path": registry.artifact_path(own, "sequences", seq.version), "checkpoint": f"{folder}/checkpoints/best.pt"}
+    record_run(spark, own, "lstm", lstm.version, lstm.run_date, str(lstm.run_id), 0, lstm.params | moved, {}, lstm.files)
+    return own, seq, lstm
+
+
+def test_the_runs_record_the_sha256_of_what_they_wrote(spark: SparkSession, trained: dict[str, object]) -> None:
+    cfg: Config = trained["cfg"]  # type: ignore[assignment]
+    dataset: SequencesResult = trained["dataset"]  # type: ignore[assignment]
+    seq = recorded_run(spark, cfg, "sequences", dataset.version)
+    assert seq is not None and list(seq.files) == artifacts.scan(dataset.path)  # read by train-lstm and score-lstm only after a check
+    for r in trained["runs"].values():  # type: ignore[attr-defined]
+        lstm = recorded_run(spark, cfg, "lstm", r.model_version)
+        assert lstm is not None and [f.path for f in lstm.files] == list(CHECKPOINT_FILES)
+        folder = Path(lstm.artifact_path)
+        assert [f.sha256 for f in lstm.files] == [hashlib.sha256((folder / f.path).read_bytes()).hexdigest() for f in lstm.files]
+        assert lstm.params["checkpoint"] == f"{lstm.artifact_path}/{CHECKPOINT_FILES[0]}"
+
+
+def test_train_lstm_refuses_a_dataset_holding_a_file_sequences_did_not_write(spark: SparkSession, trained: dict[str, object], tmp_path: Path) -> None:
+    """A pickle in a planted _common_metadata (creating a marker file when unpickled): refused on the driver, never unpickled."""
+    own, seq, _ = _rebased(spark, trained, tmp_path / "lake")
+    copy = Path(registry.artifact_path(own, "sequences", seq.version))
+    shutil.copytree(trained["dataset"].path, copy)  # type: ignore[attr-defined]
+    marker = tmp_path / "marker"
+    payload = pickle.dumps(_Payload(marker), protocol=2)
+    pq.write_metadata(pa.schema([("user_id", pa.int64())], metadata={b"dataset-toolkit.unischema.v1": payload}), copy / "train" / "_common_metadata")
+    with pytest.raises(
+        TamperedArtifactError,
+        match=rf"^sequences {seq.version} \(run {seq.run_id}\) at {re.escape(str(copy))}: train/_common_metadata is not among the files recorded "
+        rf"in .*; refusing to read it .* Re-run `ecomlake sequences --date {GOLD_CUTOFF}` to write it again\.$",
+    ):
+        run(Context(spark, own), TrainParams(GOLD_CUTOFF))
+    assert not marker.exists() and not Path(checkpoint_dir(own.lake.root, "x")).parent.parent.exists()  # nothing unpickled, nothing trained
+
+
+def test_score_lstm_refuses_a_changed_checkpoint_or_a_dataset_outside_the_lake(
+    spark: SparkSession, trained: dict[str, object], tmp_path: Path
+) -> None:
+    own, seq, lstm = _rebased(spark, trained, tmp_path / "lake")
+    dataset = Path(registry.artifact_path(own, "sequences", seq.version))
+    for part in (MANIFEST_DIR, "vocab"):  # all that scoring reads of the dataset, so all it checks
+        shutil.copytree(Path(trained["dataset"].path, part), dataset / part)  # type: ignore[attr-defined]
+    best = Path(registry.artifact_path(own, "lstm", lstm.version), CHECKPOINT_FILES[0])
+    best.parent.mkdir(parents=True)
+    data = Path(lstm.artifact_path, CHECKPOINT_FILES[0]).read_bytes()
+    best.write_bytes(data[:200] + bytes([data[200] ^ 1]) + data[201:])  # one byte of the weights
+    ctx = Context(spark, own)
+    with pytest.raises(
+        TamperedArtifactError,
+        match=rf"^lstm {lstm.version} \(run {lstm.run_id}\): {re.escape(str(best))} has sha256 [0-9a-f]{{16}}\.\.\. \({len(data):,} bytes\) but .* "
+        rf"recorded in ml.model_runs: it changed after it was written; refusing to load it\. Re-run `ecomlake train-lstm --date {GOLD_CUTOFF}`",
+    ):
+        score_job.run(ctx, score_job.ScoreParams(GOLD_CUTOFF))
+    shared = trained["dataset"].path  # type: ignore[attr-defined]
+    record_run(spark, own, "lstm", lstm.version, lstm.run_date, "edited", 0, lstm.params | {"checkpoint": str(best)}, {}, lstm.files)
+    with pytest.raises(ArtifactPathError, match=rf"^sequences {seq.version} .*: the recorded path {re.escape(shared)} is not inside "):
+        score_job.run(ctx, score_job.ScoreParams(GOLD_CUTOFF))  # the model's row points at the shared lake's dataset
+    assert not lake.exists(spark, own.lake, LSTM_SCORES)
+
+
+class _Payload:
+    """Unpickles to ``eval(<create the marker file>)``: what petastorm's restricted unpickler would run (see tests/dl/test_dataset_files.py)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, ...]:
+        import builtins
+
+        return (builtins.eval, (f"__import__('pathlib').Path({str(self.marker)!r}).write_text('unpickled')",))

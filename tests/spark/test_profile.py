@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from ecomlake import lake
+from ecomlake import artifacts, lake
+from ecomlake.artifacts import ArtifactPathError, TamperedArtifactError
 from ecomlake.catalog import ALL_TABLES, MODEL_RUNS, SEGMENT_TRANSITIONS, SEGMENTS, USER_FEATURES, USER_SEGMENTS
 from ecomlake.config import Config
 from ecomlake.datasets import cdnow_master
@@ -93,6 +95,7 @@ def test_generated_segments_are_described_and_recorded(spark: SparkSession, prof
     assert (run_.version, run_.metrics["k"], run_.metrics["silhouette"]) == (last.model_version, last.k, pytest.approx(last.silhouette))
     assert all(f"silhouette_k{k}" in run_.metrics for k in last.silhouettes)
     assert Path(run_.artifact_path, "metadata").is_dir() and run_.params["features"] == list(cfg.profile.features)
+    assert run_.files and {f.path for f in run_.files} == {f.path for f in artifacts.scan(run_.artifact_path)}  # every file, hashed
     # The summary the CLI prints: the headline, the silhouettes, one line per segment and the transitions.
     text = last.summary()
     assert text.startswith(f"profile {GOLD_LAST_DAY}: trained {last.model_version}, {last.users:,} users in {last.k} segments")
@@ -139,6 +142,34 @@ def test_score_only_loads_the_saved_model(spark: SparkSession, profile_lake: Con
         rf"run `ecomlake profile --date D` \(D <= 2019-10-20\) first",
     ):
         run(Context(spark, profile_lake), ProfileParams(GOLD_CUTOFF - dt.timedelta(days=1), score_only=True))
+
+
+def test_a_saved_model_loads_only_as_its_training_run_recorded_it(
+    spark: SparkSession, profile_lake: Config, runs: dict[str, ProfileResult], tmp_path: Path
+) -> None:
+    """One byte changed in the saved SQLTransformer stage (whose statement scoring runs): refused before Spark loads anything."""
+    saved = registry.latest_run(spark, profile_lake, MODEL, GOLD_CUTOFF, trained_by="profile")
+    assert saved.version == runs["cutoff"].model_version and list(saved.files) == artifacts.scan(saved.artifact_path)
+    cfg = lake_config(profile_lake, tmp_path)  # a lake of its own holding a copy of the model: the shared one stays as it is
+    copy = Path(registry.artifact_path(cfg, MODEL, saved.version))
+    shutil.copytree(saved.artifact_path, copy)
+    moved = dataclasses.replace(saved, artifact_path=str(copy))
+    assert [type(s).__name__ for s in registry.load_pipeline(cfg, moved).stages][0] == "SQLTransformer"  # as saved, it loads
+    stage = next(copy.glob("stages/*SQLTransformer*/metadata/part-*"))  # Spark 4: part-00000-<uuid>-c000.txt
+    text = stage.read_bytes()
+    at = text.index(b"SELECT")
+    stage.write_bytes(text[:at] + b"s" + text[at + 1 :])  # one byte, the same size: still valid SQL, still refused
+    relative = re.escape(stage.relative_to(copy).as_posix())
+    with pytest.raises(
+        TamperedArtifactError,
+        match=rf"^{MODEL} {saved.version} \(run {saved.run_id}\) at {re.escape(str(copy))}: {relative} has sha256 [0-9a-f]{{16}}\.\.\. but .* "
+        rf"changed after it was written; refusing to read it\. Re-run `ecomlake profile --date {GOLD_CUTOFF}` to write it again\.$",
+    ):
+        registry.load_pipeline(cfg, moved)
+    with pytest.raises(
+        ArtifactPathError, match=rf"the recorded path {re.escape(saved.artifact_path)} is not inside {re.escape(str(cfg.lake.root))}/models"
+    ):
+        registry.load_pipeline(cfg, saved)  # the shared lake's folder, from this lake's point of view: elsewhere
 
 
 def test_rerun_gives_the_same_segments(spark: SparkSession, profile_lake: Config, runs: dict[str, ProfileResult]) -> None:

@@ -12,13 +12,15 @@ import dataclasses
 import datetime as dt
 import math
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 from pyspark.sql import Row, SparkSession
 from pyspark.sql import functions as F
 
-from ecomlake import lake
+from ecomlake import artifacts, lake
+from ecomlake.artifacts import ArtifactPathError
 from ecomlake.catalog import LABELS, MODEL_RUNS, PROPENSITY_METRICS, PROPENSITY_SCORES, RUN_LEDGER, USER_FEATURES
 from ecomlake.config import Config
 from ecomlake.errors import DataQualityError, InputMissingError, NotDueError
@@ -37,6 +39,14 @@ def lake_copy(gold_lake: Config, root: Path, *overrides: str) -> Config:
     cfg = lake_config(gold_lake, root, f"featurize.label_horizon_days={GOLD_HORIZON}", *PROPENSITY_SMALL, *overrides)
     copy_tables(gold_lake, cfg, LABELS, USER_FEATURES)
     return cfg
+
+
+def relocate_models(spark: SparkSession, source: Config, target: Config) -> None:
+    """Copy source's saved models into target's models folder and point target's ml.model_runs rows at the copies."""
+    shutil.copytree(f"{source.lake.root}/models", f"{target.lake.root}/models")
+    runs = lake.read(spark, target, MODEL_RUNS)
+    moved = F.concat(F.lit(target.lake.root), F.expr(f"substring(artifact_path, {len(source.lake.root) + 1})"))
+    lake.write(runs.withColumn("artifact_path", moved), target, MODEL_RUNS)
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +182,10 @@ def test_score_only_reloads_the_models_and_gives_the_same_scores(
     spark: SparkSession, propensity_lake: Config, propensity_run: PropensityResult, scores: list[Row], tmp_path: Path
 ) -> None:
     cfg = lake_config(propensity_lake, tmp_path, f"featurize.label_horizon_days={GOLD_HORIZON}", *PROPENSITY_SMALL)
-    copy_tables(propensity_lake, cfg, USER_FEATURES, MODEL_RUNS)  # the model runs point at propensity_lake's saved models
+    copy_tables(propensity_lake, cfg, USER_FEATURES, MODEL_RUNS)  # the model runs point at propensity_lake's saved models ...
+    with pytest.raises(ArtifactPathError, match=r"^propensity_churned \d{8}-[0-9a-f]{8} \(run .*\): the recorded path .* is not inside "):
+        run(Context(spark, cfg), PropensityParams(GOLD_LAST_DAY, score_only=True))  # ... outside this lake's models folder: refused
+    relocate_models(spark, propensity_lake, cfg)
     again = run(Context(spark, cfg), PropensityParams(GOLD_LAST_DAY, score_only=True))
     r = propensity_run
     assert again.score_only and again.cutoff_date is None and [t.model_type for t in again.targets] == [t.model_type for t in r.targets]
@@ -182,7 +195,9 @@ def test_score_only_reloads_the_models_and_gives_the_same_scores(
     reloaded = lake.read(spark, cfg, PROPENSITY_SCORES).orderBy("target", "user_id").collect()
     assert reloaded == scores
     assert not lake.exists(spark, cfg.lake, PROPENSITY_METRICS)  # nothing trained, nothing measured
-    assert latest_run(spark, cfg, "propensity_churned", GOLD_LAST_DAY).params["cutoff_date"] == str(GOLD_CUTOFF)
+    saved = latest_run(spark, cfg, "propensity_churned", GOLD_LAST_DAY)
+    assert saved.params["cutoff_date"] == str(GOLD_CUTOFF)
+    assert saved.files and list(saved.files) == artifacts.scan(saved.artifact_path)  # every file of the saved pipeline, hashed when saved
     assert again.summary().splitlines()[:2] == [
         f"propensity {GOLD_LAST_DAY} --score-only",
         f"  {again.targets[0].target}: {again.targets[0].model_type} {again.targets[0].model_version}, "

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,8 @@ import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from ecomlake import lake
+from ecomlake import artifacts, lake
+from ecomlake.artifacts import TamperedArtifactError
 from ecomlake.catalog import LABELS, SESSIONS, SILVER_EVENTS
 from ecomlake.config import Config
 from ecomlake.errors import DataQualityError, InputMissingError, NotDueError
@@ -90,6 +93,47 @@ def test_layout_counts_split_days_and_padding(spark: SparkSession, built: tuple[
     assert r.figures() == {f"{s}_rows": m["splits"][s]["rows"] for s in SPLITS} | {f"{k}_vocabulary": v for k, v in m["vocab"].items()}
     assert r.summary().startswith(f"sequences {GOLD_CUTOFF} ({r.version}, unit user, length {LENGTH}): train {m['splits']['train']['rows']:,} rows")
     print(f"\n{r.summary()}")
+
+
+def test_every_file_is_recorded_and_a_file_the_job_did_not_write_is_refused(
+    spark: SparkSession, built: tuple[Config, SequencesResult], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ml.model_runs holds every file's sha256; a folder that differs is refused before anything opens it, naming the file."""
+    cfg, r = built
+    recorded = registry.recorded_run(spark, cfg, "sequences", r.version, trained_by="sequences")
+    assert recorded is not None and list(recorded.files) == artifacts.scan(r.path)  # Spark's _SUCCESS and .crc files too
+    assert {f"{s}/_SUCCESS" for s in SPLITS} | {"vocab/items/_SUCCESS", f"{MANIFEST_DIR}/_SUCCESS"} <= {f.path for f in recorded.files}
+    start = time.perf_counter()
+    verified = registry.checked_artifact(cfg, recorded)  # what train-lstm does once, on the driver
+    hashed = time.perf_counter() - start
+    start = time.perf_counter()
+    verified.check()  # what each training process does before each reader (sizes and times)
+    stats = time.perf_counter() - start
+    with capsys.disabled():
+        size = sum(f.bytes for f in recorded.files) / 1e6
+        print(f"\nsequences dataset, {len(recorded.files)} files, {size:.1f} MB: verified (sha256) in {hashed:.3f} s, stat check {stats:.4f} s")
+
+    # A copy in a lake of its own, its row pointing at it; then a planted _common_metadata, a changed byte, a missing file.
+    own = lake_config(cfg, tmp_path)
+    copy = Path(registry.artifact_path(own, "sequences", r.version))
+    shutil.copytree(r.path, copy)
+    moved = dataclasses.replace(recorded, artifact_path=str(copy))
+    registry.checked_artifact(own, moved)
+    head = rf"^sequences {r.version} \(run {recorded.run_id}\) at {re.escape(str(copy))}: "
+    tail = rf"refusing to read it.* Re-run `ecomlake sequences --date {GOLD_CUTOFF}` to write it again\.$"
+    planted = copy / "train" / "_common_metadata"
+    planted.write_bytes(b"PAR1")  # whatever it holds: petastorm would unpickle its schema entry
+    with pytest.raises(TamperedArtifactError, match=head + r"train/_common_metadata is not among the files recorded in .*ml_model_runs; " + tail):
+        registry.checked_artifact(own, moved)
+    planted.unlink()
+    vocab = next((copy / "vocab" / "items").glob("part-*.parquet"))
+    data = vocab.read_bytes()
+    vocab.write_bytes(data[:-9] + bytes([data[-9] ^ 1]) + data[-8:])
+    with pytest.raises(TamperedArtifactError, match=head + rf"vocab/items/{vocab.name} has sha256 .* " + tail):
+        registry.checked_artifact(own, moved)
+    vocab.unlink()
+    with pytest.raises(TamperedArtifactError, match=head + rf"vocab/items/{vocab.name} is missing \(the files recorded in .*\); " + tail):
+        registry.checked_artifact(own, moved)
 
 
 def test_context_events_reach_back_a_lookback_before_the_first_anchor(spark: SparkSession, built: tuple[Config, SequencesResult]) -> None:

@@ -24,6 +24,7 @@ LIFT_TABLE = ArrayOf(
     )
 )
 IMPORTANCES = ArrayOf(StructOf((("feature", STRING), ("importance", DOUBLE))))
+ARTIFACT_FILES = ArrayOf(StructOf((("path", STRING), ("bytes", LONG), ("sha256", STRING))))  # ecomlake.artifacts.FileRecord
 
 # Profile (ecomlake profile)
 USER_SEGMENTS = Table(
@@ -296,7 +297,8 @@ MODEL_RUNS = Table(
     "ml",
     "model_runs",
     produced_by=("profile", "recommend", "propensity", "sequences", "train-lstm"),
-    description="One row per trained model version: what it was trained on, with which parameters, how well it did and where it is saved.",
+    description="One row per trained model version (and sequences dataset): what it was trained on, with which parameters, how well it did, "
+    "where it is saved and the sha256 of each of its files, checked before it is loaded.",
     fields=(
         Field("model", STRING, "model name, e.g. als, kmeans_profile, propensity_churned", nullable=False),
         Field("model_version", STRING, "<run date>-<hash of the model's config section>", nullable=False),
@@ -308,6 +310,20 @@ MODEL_RUNS = Table(
         Field("metrics", FEATURE_MAP, "evaluation metrics by name (held-out data)"),
         Field("config_hash", STRING, "hash of the whole effective config"),
         Field("code_version", STRING, "package version and git commit"),
-        Field("artifact_path", STRING, "folder of the saved model (MLlib format)"),
+        Field(
+            "artifact_path",
+            STRING,
+            "folder of the saved artifact (a PipelineModel in MLlib's format, the sequences dataset, the LSTM's checkpoints); "
+            "loaded only from inside <lake.root>/models/<model>/",
+        ),
+        # Last: a table written before it existed gets it by an added column (Delta appends those), in the same place.
+        Field(
+            "artifact_files",
+            ARTIFACT_FILES,
+            "the artifact's files as the run wrote them: path relative to artifact_path, size and sha256 (hex). Whatever loads the "
+            "artifact first checks its folder against them (ecomlake.artifacts): a file added, missing or changed refuses the load. "
+            "lstm rows: the checkpoints scoring and resuming load. Empty for als rows (not checked yet) and for rows an earlier version "
+            "wrote: such a profile, propensity or lstm model, or a sequences dataset, is refused until its job runs again",
+        ),
     ),
 )

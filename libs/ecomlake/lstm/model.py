@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -223,9 +224,14 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, optimizer: t
             tmp.unlink()
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A checkpoint's dictionary, tensors on the CPU (``weights_only``: nothing but tensors and plain data is unpickled)."""
-    return torch.load(Path(path), map_location="cpu", weights_only=True)
+def load_checkpoint(path: str | os.PathLike[str] | bytes) -> dict[str, Any]:
+    """A checkpoint's dictionary (from its file, or its bytes), tensors on the CPU.
+
+    ``weights_only``: nothing but tensors and plain data is unpickled, so a tampered checkpoint can give wrong weights
+    but cannot run code; the jobs also check a recorded checkpoint's sha256 (ml.model_runs) before loading it.
+    """
+    source = io.BytesIO(path) if isinstance(path, bytes) else Path(path)
+    return torch.load(source, map_location="cpu", weights_only=True)
 
 
 def config_from_dict(raw: Mapping[str, Any]) -> LstmConfig:
@@ -255,8 +261,9 @@ def model_from_checkpoint(ckpt: Mapping[str, Any]) -> SequenceModel:
     return model
 
 
-def load_model(path: str | os.PathLike[str]) -> tuple[SequenceModel, dict[str, Any]]:
-    """The model of a checkpoint file (or of ``<dir>/best.pt`` for a checkpoint folder), on the CPU in eval mode, and its meta.
+def load_model(path: str | os.PathLike[str] | bytes) -> tuple[SequenceModel, dict[str, Any]]:
+    """The model of a checkpoint file (or of ``<dir>/best.pt`` for a checkpoint folder, or of a checkpoint's bytes), on the CPU
+    in eval mode, and its meta.
 
     ``meta`` holds ``config`` (the LstmConfig as a dict), ``vocab``, ``sequence_length``, ``dataset_version``,
     ``next_event_classes``, ``epoch`` and ``best_val_loss``.
@@ -265,9 +272,8 @@ def load_model(path: str | os.PathLike[str]) -> tuple[SequenceModel, dict[str, A
         >>> model, meta = load_model("/lake/models/lstm/20191007-ab12cd34/best.pt")  # doctest: +SKIP
         >>> predict(model, batch)["purchase_probability"]  # doctest: +SKIP
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "best.pt"
+    if not isinstance(path, bytes) and Path(path).is_dir():
+        path = Path(path) / "best.pt"
     ckpt = load_checkpoint(path)
     model = model_from_checkpoint(ckpt)
     meta = {k: ckpt.get(k) for k in ("config", "vocab", "sequence_length", "dataset_version", "next_event_classes", "epoch", "best_val_loss")}

@@ -18,6 +18,12 @@ petastorm is unmaintained and has lost rows before (0.13.1, see docs/stack.md), 
 expected rows of a shard come from the Parquet footers (``expected_rows``, no data read) and the training
 loop compares each epoch's delivered rows with them, raising ``RowShortfallError``.
 
+Nor does anything let it read a file the dataset's job did not write: petastorm 0.12.1 unpickles a split's
+``_common_metadata`` when one is there, and its restricted unpickler still allows ``builtins.eval``. Before every
+reader is opened, ``open_batches`` refuses a split folder holding anything but Spark's Parquet files, ``_SUCCESS``
+and ``.crc`` (``check_split_folder``) and, given ``files`` (the dataset as the driver verified it against
+ml.model_runs, ``ecomlake.artifacts.Verified``), any file added, removed or changed since (one stat per file).
+
 Example:
     >>> for batch in open_batches("pyarrow", "/data/seq/train", COLUMNS, 256, cur_shard=0, shard_count=2, seed=42, epoch=1):  # doctest: +SKIP
     ...     batch["items"].shape
@@ -40,6 +46,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
+from ecomlake.artifacts import TamperedArtifactError, Verified
 from ecomlake.errors import ConfigError, DataQualityError, InputMissingError
 
 Batch = dict[str, NDArray[Any]]
@@ -81,6 +88,29 @@ def _is_data_file(path: Path) -> bool:
     """What petastorm's (legacy pyarrow) dataset listing keeps: no hidden/underscore files, checksums or S3 folder markers."""
     name = path.name
     return path.is_file() and not (name.startswith(("_", ".")) or name.endswith((".crc", "_$folder$")))
+
+
+def check_split_folder(split_dir: str | Path) -> None:
+    """Refuse (TamperedArtifactError) a split folder holding anything but Parquet data files, ``_SUCCESS`` and ``.crc`` checksums.
+
+    Names only (one listing, nothing read): what ``ecomlake sequences`` (Spark) writes. Anything else, a
+    ``_common_metadata`` or ``_metadata`` file above all (petastorm reads them as metadata, unpickling what they hold),
+    a sub-folder or a symbolic link, is not the job's.
+    """
+    folder = Path(split_dir)
+    if not folder.is_dir():
+        return  # split_files says a split is missing
+    odd = sorted(p.name for p in folder.iterdir() if p.is_symlink() or not p.is_file() or not _written_by_spark(p.name))
+    if odd:
+        raise TamperedArtifactError(
+            f"sequences split {folder}: {', '.join(odd)} {'is' if len(odd) == 1 else 'are'} not a file `ecomlake sequences` writes (Parquet "
+            "data, _SUCCESS, .crc); refusing to read the split (petastorm would unpickle a _common_metadata file). Delete the dataset "
+            "folder and re-run `ecomlake sequences --date D` for its date."
+        )
+
+
+def _written_by_spark(name: str) -> bool:
+    return name == "_SUCCESS" or (name.startswith(".") and name.endswith(".crc")) or (name.endswith(".parquet") and not name.startswith(("_", ".")))
 
 
 def split_files(split_dir: str | Path) -> list[Path]:
@@ -188,6 +218,7 @@ def _quiet_petastorm() -> Iterator[None]:
 
 
 def _petastorm_chunks(split_dir: str, columns: Sequence[str], cur_shard: int, shard_count: int, seed: int, shuffle: bool) -> Iterator[Batch]:
+    check_split_folder(split_dir)  # again, right before petastorm lists the folder: nothing of it is unpickled unchecked
     from petastorm import make_batch_reader
 
     # Its worker threads warn too, sometimes while the consumer is outside _quiet_petastorm: ignore the
@@ -274,17 +305,23 @@ def open_batches(
     epoch: int,
     *,
     shuffle: bool = True,
+    files: Verified | None = None,
 ) -> Iterator[Batch]:
     """Batches of ``batch_size`` rows (the last one shorter) of shard ``cur_shard`` of ``shard_count``, read by ``kind``.
 
     The reading order depends on ``seed + epoch`` (row groups and rows within them are shuffled when ``shuffle``);
     the set of rows does not. Only ``columns`` are read. The ``memory`` kind yields torch tensors.
+    Before anything is opened, the split folder is checked (TamperedArtifactError): its names (``check_split_folder``)
+    and, with ``files`` (the dataset's files as verified against ml.model_runs), every file's size and time.
     """
     if kind not in READER_KINDS:
         raise ValueError(f"reader kind must be one of {READER_KINDS}, got {kind!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     _check_shard(cur_shard, shard_count)
+    if files is not None:
+        files.check(split_dir)
+    check_split_folder(split_dir)
     split_dir = str(split_dir)
     if kind == "memory":
         return MemoryShard(split_dir, columns, cur_shard, shard_count).batches(batch_size, seed + epoch, shuffle)

@@ -3,7 +3,8 @@
 The sequences are built by the same transforms as the training data (``ecomlake.sequences.build``),
 with the vocabularies saved beside the dataset the model was trained on, so an id means the same
 thing at scoring time. The checkpoint travels to the executors as a broadcast of its bytes: no
-shared filesystem is needed, and each Python worker builds the model once per partition.
+shared filesystem is needed, each Python worker builds the model once per partition, and the bytes loaded
+are the bytes whose sha256 ``score-lstm`` checked against ml.model_runs.
 
 Event types are numbered by the vocabulary of the model's dataset (its manifest's ``event_types``). The
 next-event probabilities of the four canonical types and exit have columns of their own; those of a site's
@@ -13,7 +14,6 @@ extra event types (``events.extra_types``, classes of the model's) go to the ``p
 from __future__ import annotations
 
 import datetime as dt
-import io
 from collections.abc import Iterable, Iterator, Sequence
 
 import pandas as pd
@@ -78,10 +78,10 @@ def score_sequences(sequences: DataFrame, checkpoint: bytes, model_version: str,
     def score(batches: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         import torch
 
-        from ecomlake.lstm.model import model_from_checkpoint, predict
+        from ecomlake.lstm.model import load_checkpoint, model_from_checkpoint, predict
 
         torch.set_num_threads(1)  # one Python worker per core already
-        model = model_from_checkpoint(torch.load(io.BytesIO(broadcast.value), map_location="cpu", weights_only=True))
+        model = model_from_checkpoint(load_checkpoint(broadcast.value))  # weights_only: tensors and plain data, nothing else unpickled
         classes = model.next_event_classes
         extras = [(i, c) for i, c in enumerate(classes) if c not in NEXT_EVENT_CLASSES]
         for batch in batches:

@@ -14,6 +14,10 @@ What keeps the processes in step and the run honest:
   reader comes up short still takes its steps (on zeroed loss) so the others are not left hanging; the check
   then fails on every rank at once.
 - A split with fewer row groups than processes fails before training (``EmptyShardError``).
+- No rank reads a file of the dataset the driver did not verify: ``spec.dataset_files`` (train-lstm checked every
+  byte against ml.model_runs) is compared with the folder before the footers are read and before every reader is
+  opened (names, sizes, times: a stat per file, no hashing per rank), and the split's names must be Spark's
+  (``readers.check_split_folder``): a planted ``_common_metadata``, which petastorm would unpickle, fails the run.
 - Validation loss and next-event accuracy are sums over every rank's validation shard, so all ranks take the
   same early-stopping decision (rank 0's, broadcast).
 - Rank 0 writes ``epoch-NNN.pt`` and ``last.pt`` after every epoch and ``best.pt`` when validation loss fell
@@ -42,6 +46,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from ecomlake.artifacts import Verified
 from ecomlake.config import LstmConfig
 from ecomlake.errors import ConfigError, DataQualityError
 from ecomlake.lstm.distributed import Comm, make_comm
@@ -82,7 +87,9 @@ class TrainSpec:
     manifest; ``backend`` the default for ``train_worker``; ``fail_after_epoch`` injects a crash after that
     epoch's checkpoint; ``timeout_s`` bounds torch.distributed's collectives; ``launched_at`` (epoch seconds,
     set by ``launch``) lets the workers report the launcher's startup time; ``reader`` overrides
-    ``config["reader"]`` (the benchmark's ``memory``).
+    ``config["reader"]`` (the benchmark's ``memory``); ``dataset_files`` is the dataset's files as the launching
+    process checked them (``ecomlake.artifacts.Verified.as_dict``: train-lstm verified every byte against
+    ml.model_runs), which every worker compares the folder with before reading it, each epoch (sizes and times).
     """
 
     dataset_dir: str
@@ -94,21 +101,41 @@ class TrainSpec:
     timeout_s: float = 1800.0
     launched_at: float | None = None
     reader: str | None = None
+    dataset_files: dict[str, Any] | None = None
 
     @classmethod
     def create(
-        cls, dataset_dir: str | Path, cfg: LstmConfig, checkpoint_dir: str | Path, manifest: Mapping[str, Any] | None = None, **kw: Any
+        cls,
+        dataset_dir: str | Path,
+        cfg: LstmConfig,
+        checkpoint_dir: str | Path,
+        manifest: Mapping[str, Any] | None = None,
+        files: Verified | None = None,
+        **kw: Any,
     ) -> TrainSpec:
-        """A spec from a dataset folder (its manifest read unless given) and the lstm config section."""
+        """A spec from a dataset folder (its manifest read unless given) and the lstm config section.
+
+        ``files`` is the dataset as verified against its record (``ecomlake.ml.registry.checked_artifact``); without one
+        (a dataset outside the lake: tests, benchmarks) the folder's files as they are now, so that the workers at least
+        refuse whatever changes in it once training started.
+        """
         dataset_dir = Path(dataset_dir).resolve()
+        if files is None:
+            files = Verified.snapshot(str(dataset_dir), what=f"sequences dataset {dataset_dir}", recover="Rebuild the dataset.")
         if manifest is None:
             manifest = read_manifest(str(dataset_dir), written_by="sequences")
-        return cls(str(dataset_dir), dict(manifest), dataclasses.asdict(cfg), str(Path(checkpoint_dir).resolve()), **kw)
+        checkpoints = str(Path(checkpoint_dir).resolve())
+        return cls(str(dataset_dir), dict(manifest), dataclasses.asdict(cfg), checkpoints, dataset_files=files.as_dict(), **kw)
 
     @property
     def lstm_config(self) -> LstmConfig:
         """``config`` as the typed section."""
         return config_from_dict(self.config)
+
+    @property
+    def files(self) -> Verified | None:
+        """``dataset_files`` as ``Verified``: what the workers check the dataset folder against."""
+        return Verified.from_mapping(self.dataset_files) if self.dataset_files is not None else None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -342,11 +369,14 @@ class _Run:
     steps: int
     sequence_length: int
     next_weights: torch.Tensor | None
+    files: Verified | None
 
     @classmethod
     def open(cls, spec: TrainSpec, cfg: LstmConfig, comm: Comm) -> _Run:
-        manifest = spec.manifest
+        manifest, files = spec.manifest, spec.files
         dataset = Path(spec.dataset_dir)
+        if files is not None:
+            files.check()  # before anything of the dataset is read here, footers included: the files the driver verified, no other
         train_dir, val_dir = dataset / TRAIN, dataset / VALIDATION
         # Every rank computes every shard's size from the footers (cheap, no data), so all agree on the step count.
         train_shards = rows_per_shard(train_dir, comm.size)
@@ -362,6 +392,7 @@ class _Run:
             steps=min(math.ceil(r / cfg.batch_size) for r in train_shards),
             sequence_length=int(manifest["sequence_length"]),
             next_weights=train_next_weights(manifest, cfg),
+            files=files,
         )
 
     def split_rows(self, split: str) -> int:
@@ -385,7 +416,7 @@ def _validate(run: _Run, model: torch.nn.Module) -> tuple[float, dict[str, float
     """Validation loss, the summed totals, the rows read and the seconds, the same on every rank."""
     comm, cfg = run.comm, run.cfg
     start = time.perf_counter()
-    batches = open_batches(run.reader, run.val_dir, COLUMNS, cfg.batch_size, comm.rank, comm.size, cfg.seed, 0, shuffle=False)
+    batches = open_batches(run.reader, run.val_dir, COLUMNS, cfg.batch_size, comm.rank, comm.size, cfg.seed, 0, shuffle=False, files=run.files)
     local = evaluate_batches(model, batches, comm.device, run.next_weights)
     totals = dict(zip(SUM_KEYS, comm.allreduce_sum([local[k] for k in SUM_KEYS]), strict=True))
     val_rows = _check_rows(comm, run.val_dir, run.val_shards, int(local["rows"]), run.split_rows(VALIDATION), run.reader)
@@ -443,7 +474,7 @@ def _train(spec: TrainSpec, cfg: LstmConfig, comm: Comm, started_at: float) -> d
     first = cfg.epochs + 1 if state.finished else state.epoch + 1  # a finished run's resume trains nothing
     for epoch in range(first, cfg.epochs + 1):
         torch.manual_seed(cfg.seed * 1_000 + epoch)  # dropout: the same on a resumed run as on an uninterrupted one
-        batches = open_batches(run.reader, run.train_dir, COLUMNS, cfg.batch_size, comm.rank, comm.size, cfg.seed, epoch)
+        batches = open_batches(run.reader, run.train_dir, COLUMNS, cfg.batch_size, comm.rank, comm.size, cfg.seed, epoch, files=run.files)
         stats = train_epoch(model, optimizer, batches, run.steps, cfg, comm.device, run.sequence_length, run.next_weights)
         loss_sum, trained, seconds = comm.allreduce_sum([stats.loss_sum, stats.trained_rows, stats.seconds])
         _check_rows(comm, run.train_dir, run.train_shards, stats.delivered_rows, run.split_rows(TRAIN), run.reader)

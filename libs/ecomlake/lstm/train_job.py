@@ -11,7 +11,10 @@ All three run the same training function (:mod:`ecomlake.lstm.train`): each proc
 of row groups through the configured reader, rank 0 checkpoints every epoch to
 ``<lake.root>/models/lstm/<version>/checkpoints`` and a re-run of the same version resumes from the
 last checkpoint (after a crash, or with more ``lstm.epochs``). The version is the run date plus a
-hash of the lstm config and the dataset version. The best epoch's weights are then evaluated on the
+hash of the lstm config and the dataset version. The dataset is checked against the sha256 of its files in
+its ml.model_runs row before anything reads it (petastorm would unpickle a planted ``_common_metadata``), and the
+workers check it again (sizes and times) before every reader; ``best.pt`` and ``last.pt`` are recorded with
+their sha256, which score-lstm and a resume check. The best epoch's weights are then evaluated on the
 test split beside the baselines (:mod:`ecomlake.lstm.evaluate`) into ml.lstm_metrics, and the run is
 recorded in ml.model_runs (model ``lstm``).
 
@@ -32,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from ecomlake import lake
+from ecomlake import artifacts, lake
+from ecomlake.artifacts import FileRecord
 from ecomlake.catalog import LSTM_METRICS, PROPENSITY_SCORES
 from ecomlake.job import Context, SparkJob, iso_date
 from ecomlake.lstm import MODEL
@@ -94,12 +98,21 @@ class TrainResult:
         return "\n".join(lines)
 
 
+# The checkpoints recorded with a version (relative to <lake.root>/models/lstm/<version>): what scoring and a resume load.
+CHECKPOINT_FILES = ("checkpoints/best.pt", "checkpoints/last.pt")
+
+
 def checkpoint_dir(config_root: str, version: str) -> str:
     return f"{config_root}/models/{MODEL}/{version}/checkpoints"
 
 
 def run(ctx: Context, params: TrainParams) -> TrainResult:
-    """Train (or resume) the LSTM on the newest dataset built on or before the date; evaluate and record it."""
+    """Train (or resume) the LSTM on the newest dataset built on or before the date; evaluate and record it.
+
+    The dataset is checked against its ml.model_runs row (every file's sha256) before anything opens it, and the
+    workers compare it with that check before every reader they open; a re-run of a recorded version resumes only
+    from the ``last.pt`` recorded with it. The checkpoints scoring and resuming load are recorded with their sha256.
+    """
     from ecomlake.lstm.evaluate import evaluate, metrics_records
     from ecomlake.lstm.launch import launch
     from ecomlake.lstm.model import load_model
@@ -107,12 +120,18 @@ def run(ctx: Context, params: TrainParams) -> TrainResult:
 
     spark, config, lc, run_date = ctx.spark, ctx.config, ctx.config.lstm, params.date
     dataset = due.latest_after_sequences(ctx.spark, ctx.config, DATASET, run_date, trained_by="sequences", job="train-lstm", what="sequences dataset")
-    manifest = cast(Manifest, read_manifest(dataset.artifact_path, spark, written_by="sequences"))  # as ecomlake sequences wrote it
-    dataset_dir = local_path(dataset.artifact_path)
+    t_check = time.perf_counter()
+    files = registry.checked_artifact(config, dataset)  # every byte, once, on the driver: the workers then compare sizes and times
+    log.info("train-lstm %s: dataset %s verified, %d files in %.2f s", run_date, dataset.version, len(files.files), time.perf_counter() - t_check)
+    dataset_dir = local_path(files.root)
+    manifest = cast(Manifest, read_manifest(dataset_dir, spark, written_by="sequences"))  # as ecomlake sequences wrote it
     version = registry.model_version(run_date, lc, manifest["dataset_version"])
     checkpoints = local_path(checkpoint_dir(config.lake.root, version))
+    _check_resume(ctx, version, checkpoints)
     # launch() adds the fault injection of ECOMLAKE_LSTM_FAIL_AFTER_EPOCH, for crash-and-resume tests.
-    spec = TrainSpec(dataset_dir=dataset_dir, manifest=dict(manifest), config=dataclasses.asdict(lc), checkpoint_dir=checkpoints)
+    spec = TrainSpec(
+        dataset_dir=dataset_dir, manifest=dict(manifest), config=dataclasses.asdict(lc), checkpoint_dir=checkpoints, dataset_files=files.as_dict()
+    )
     log.info(
         "train-lstm %s: %s on dataset %s with %s x %d, checkpoints in %s",
         run_date,
@@ -126,18 +145,37 @@ def run(ctx: Context, params: TrainParams) -> TrainResult:
     training = launch(spark, spec, lc.launcher, lc.num_proc)
     train_seconds = time.perf_counter() - t_launch
 
-    model, meta = load_model(Path(checkpoints) / "best.pt")
+    best = (Path(checkpoints) / "best.pt").read_bytes()  # the bytes evaluated are the bytes recorded
+    model, meta = load_model(best)
+    folder = registry.artifact_path(config, MODEL, version)
+    recorded = [FileRecord(CHECKPOINT_FILES[0], len(best), artifacts.sha256_bytes(best)), artifacts.record(folder, CHECKPOINT_FILES[1])]
+    files.check()  # evaluation reads the test and train splits: still the files verified before training
     evaluation = evaluate(spark, model, dataset_dir, lake.read(spark, config, PROPENSITY_SCORES, missing="empty"))
     result = TrainResult(
         run_date, version, manifest["dataset_version"], lc.launcher, training, evaluation, train_seconds, manifest["splits"]["train"]["rows"]
     )
     records = metrics_records(evaluation, run_date, version, manifest["dataset_version"], training, train_seconds, lc)
     lake.append(spark, config, LSTM_METRICS, records, {"run_date": run_date, "model_version": version})
-    _record_model(ctx, result, dataset.artifact_path, meta.get("best_val_loss"))
+    _record_model(ctx, result, dataset.artifact_path, meta.get("best_val_loss"), recorded)
     return result
 
 
-def _record_model(ctx: Context, r: TrainResult, dataset_path: str, best_validation_loss: float | None) -> None:
+def _check_resume(ctx: Context, version: str, checkpoints: str) -> None:
+    """A re-run of a recorded version resumes from its ``last.pt``: that file must be the one recorded with the version.
+
+    A version without a row (a first run, or one that crashed before recording) has nothing to check against; its
+    checkpoints hold only tensors and plain data (loaded with ``weights_only``).
+    """
+    last = Path(checkpoints) / "last.pt"
+    if not last.exists():
+        return
+    run = registry.recorded_run(ctx.spark, ctx.config, MODEL, version, trained_by="train-lstm")
+    if run is not None:
+        advice = f"Delete {checkpoints} to train version {version} from scratch."
+        registry.checked_artifact(ctx.config, run, only=(CHECKPOINT_FILES[1],), recover=advice)
+
+
+def _record_model(ctx: Context, r: TrainResult, dataset_path: str, best_validation_loss: float | None, files: list[FileRecord]) -> None:
     from ecomlake.lstm.evaluate import finite
 
     t, lstm = r.training, r.evaluation.by_model()["lstm"]
@@ -153,7 +191,7 @@ def _record_model(ctx: Context, r: TrainResult, dataset_path: str, best_validati
         "purchase_roc_auc": finite(lstm.purchase_roc_auc), "churn_roc_auc": finite(lstm.churn_roc_auc),
         "best_validation_loss": best_validation_loss, "train_seconds": r.train_seconds,
     }  # fmt: skip
-    registry.record_run(ctx.spark, ctx.config, MODEL, r.model_version, r.run_date, ctx.run_id, r.train_rows, params, metrics)
+    registry.record_run(ctx.spark, ctx.config, MODEL, r.model_version, r.run_date, ctx.run_id, r.train_rows, params, metrics, files)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

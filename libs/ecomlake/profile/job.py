@@ -9,7 +9,10 @@ then :mod:`ecomlake.profile.kmeans`), names the segments (:mod:`ecomlake.profile
 * the fitted PipelineModel under ``registry.artifact_path`` and its row in ml.model_runs (model ``kmeans_profile``).
 
 ``--date D --score-only`` loads the newest model trained on or before D and assigns D's users with
-it, keeping the names the model got when it was trained (ml.segments of its training run).
+it, keeping the names the model got when it was trained (ml.segments of its training run). The model's
+folder must lie under ``<lake.root>/models/kmeans_profile/`` and hold exactly the files, byte for byte,
+whose sha256 its training run recorded in ml.model_runs (its SQLTransformer statement runs on the users),
+and the recorded version must be one the registry writes, before a path or a table slice is built from it.
 
 ``--cdnow PATH`` segments the CDNOW transactions (:mod:`ecomlake.profile.cdnow`) with the same code
 and the config's k range, prints the segment table and writes nothing.
@@ -24,11 +27,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pyspark import StorageLevel
-from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from ecomlake import lake
+from ecomlake.artifacts import FileRecord
 from ecomlake.catalog import SEGMENT_TRANSITIONS, SEGMENTS, USER_FEATURES, USER_SEGMENTS
 from ecomlake.errors import ConfigError
 from ecomlake.job import Context, SparkJob, iso_date
@@ -116,10 +119,11 @@ def run(ctx: Context, params: ProfileParams) -> ProfileResult:
     spark, config, run_date = ctx.spark, ctx.config, params.date
     assert run_date is not None  # ProfileParams checks it
     fit: KMeansFit | None = None
+    files: list[FileRecord] = []
     if params.score_only:
         saved = registry.latest_run(spark, config, MODEL, run_date, trained_by="profile")
         features, version, silhouette = tuple(saved.params["features"]), saved.version, saved.metrics.get("silhouette")
-        model = PipelineModel.load(saved.artifact_path)
+        model = registry.load_pipeline(config, saved)  # its SQL runs on transform: only the files the training run recorded
         names = {r[SEGMENT_COL]: r.segment_name for r in _training_segments(ctx, saved).collect()}
     else:
         features, version, names = tuple(config.profile.features), registry.model_version(run_date, config.profile), None
@@ -127,7 +131,7 @@ def run(ctx: Context, params: ProfileParams) -> ProfileResult:
     if not params.score_only:
         fit = fit_kmeans(users, config.profile, f"{USER_FEATURES.qualified_name(config.lake)} as of {run_date}")
         model, silhouette = fit.model, fit.silhouette
-        model.write().overwrite().save(registry.artifact_path(config, MODEL, version))
+        files = registry.save_pipeline(model, config, MODEL, version)  # hashed as saved, recorded with the run below
     # The assignments feed the segment statistics and the user_segments write: compute them once.
     assignments = assign(model, users).persist(StorageLevel.MEMORY_AND_DISK)
     try:
@@ -141,7 +145,7 @@ def run(ctx: Context, params: ProfileParams) -> ProfileResult:
     )
     previous_run_date, transitions = _write_transitions(ctx, run_date)
     if fit is not None:
-        _record_model(ctx, fit, version, run_date, len(segments))
+        _record_model(ctx, fit, version, run_date, len(segments), files)
     users_scored = sum(s.users for s in segments)
     return ProfileResult(
         run_date, version, params.score_only, features, users_scored, k, silhouette, dict(fit.silhouettes) if fit else {}, segments,
@@ -177,11 +181,11 @@ def _write_transitions(ctx: Context, run_date: dt.date) -> tuple[dt.date | None,
     return previous_run_date, [(r.from_segment, r.to_segment, r.users) for r in rows]
 
 
-def _record_model(ctx: Context, fit: KMeansFit, version: str, run_date: dt.date, segments: int) -> None:
+def _record_model(ctx: Context, fit: KMeansFit, version: str, run_date: dt.date, segments: int, files: list[FileRecord]) -> None:
     metrics = {"k": fit.k, "silhouette": fit.silhouette, "users": fit.users, "segments": segments, "silhouette_sample_users": fit.sample_users}
     metrics |= {f"silhouette_k{k}": s for k, s in fit.silhouettes.items()}
     params = dataclasses.asdict(ctx.config.profile) | {"chosen_k": fit.k}
-    registry.record_run(ctx.spark, ctx.config, MODEL, version, run_date, ctx.run_id, fit.users, params, metrics)
+    registry.record_run(ctx.spark, ctx.config, MODEL, version, run_date, ctx.run_id, fit.users, params, metrics, files)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,9 @@ calibrated and compared (:mod:`ecomlake.propensity.selection`); the chosen one i
 Outputs: ml.propensity_metrics (every candidate x split; the run's rows replace those of the same
 run date and model version) and gold.propensity_scores: the users of gold.user_features as of D
 scored with the chosen models (the slice of run date D and the targets replaced in one commit).
-``--score-only`` loads the newest models trained on or before D and only scores.
+``--score-only`` loads the newest models trained on or before D and only scores; a model is loaded only
+from under ``<lake.root>/models/propensity_<target>/`` and only when its files are byte for byte those whose
+sha256 its training run recorded in ml.model_runs (its SQLTransformer statement runs on the users).
 
 Not due: no labels for a cut-off <= D - H while the lake's first day (gold.sessions' first session
 date, from which featurize writes labels) is after D - H -> NotDueError (the pipeline skips the step;
@@ -172,7 +174,7 @@ def _score(ctx: Context, run_date: dt.date) -> PropensityResult:
     targets = ctx.config.propensity.targets
     runs = [registry.latest_run(ctx.spark, ctx.config, model_name(t), run_date, trained_by="propensity") for t in targets]
     frames = [
-        _scores(PipelineModel.load(r.artifact_path), users, t, r.version, r.params["model_type"], run_date)
+        _scores(registry.load_pipeline(ctx.config, r), users, t, r.version, r.params["model_type"], run_date)  # checked before its SQL runs
         for t, r in zip(targets, runs, strict=True)
     ]
     scored = _write_scores(ctx, frames, run_date)
@@ -221,7 +223,7 @@ def _scores(model: PipelineModel, users: DataFrame, target: str, model_version: 
 def _save_and_record(ctx: Context, s: Selection, version: str, run_date: dt.date, cutoff: dt.date, features: tuple[str, ...]) -> None:
     """The chosen model saved, and its row in ml.model_runs with its test metrics."""
     config, chosen, test = ctx.config, s.chosen, s.chosen.metrics["test"]
-    chosen.model.write().overwrite().save(registry.artifact_path(config, model_name(s.target), version))
+    files = registry.save_pipeline(chosen.model, config, model_name(s.target), version)  # hashed as saved
     aucs = s.validation_aucs()
     params = {
         "target": s.target, "model_type": chosen.model_type, "cutoff_date": cutoff, "label_horizon_days": config.featurize.label_horizon_days,
@@ -232,7 +234,7 @@ def _save_and_record(ctx: Context, s: Selection, version: str, run_date: dt.date
         "roc_auc": test.roc_auc, "pr_auc": test.pr_auc, "log_loss": test.log_loss, "brier": test.brier, "positive_rate": test.positive_rate,
         "mean_probability": test.mean_probability, "lift_top_decile": test.lift_top_decile, "validation_roc_auc": aucs[chosen.model_type],
     }  # fmt: skip
-    registry.record_run(ctx.spark, config, model_name(s.target), version, run_date, ctx.run_id, chosen.metrics["train"].rows, params, metrics)
+    registry.record_run(ctx.spark, config, model_name(s.target), version, run_date, ctx.run_id, chosen.metrics["train"].rows, params, metrics, files)
 
 
 def _write_scores(ctx: Context, frames: list[DataFrame], run_date: dt.date) -> int:

@@ -17,6 +17,7 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from ecomlake import artifacts
 from ecomlake.config import PropensityConfig
 from ecomlake.propensity.dataset import FEATURE_PREFIX, preparation, prepared_names
 
@@ -55,9 +56,15 @@ def fit(pipeline: Pipeline, train: DataFrame, scratch: str) -> PipelineModel:
     the session has used an Observation (any ``DataFrame.observe``, e.g. in a notebook; ecomlake's own
     jobs no longer use one); every later ``transform`` of such a model then fails with "Task not
     serializable: ObservationManager" (seen upstream as GoogleCloudDataproc/spark-bigquery-connector#1455).
+
+    The folder is hashed as saved and checked again once loaded: the model's SQLTransformer statement is what this
+    run fitted, not something written into the scratch folder in between (ecomlake.artifacts).
     """
     pipeline.fit(train).write().overwrite().save(scratch)
-    return PipelineModel.load(scratch)
+    written = artifacts.scan(scratch)
+    model = PipelineModel.load(scratch)
+    artifacts.verify(scratch, written, what="the fitted candidate", recover="Re-run the training.", source="written by this run")
+    return model
 
 
 def with_raw_probability(scored: DataFrame) -> DataFrame:

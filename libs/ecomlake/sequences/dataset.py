@@ -6,6 +6,13 @@ Layout of a dataset version (``<lake.root>/models/sequences/<version>/``, see ``
     vocab/items/ vocab/categories/   (id, index, events): the id -> index maps the model was fed
     _manifest/                   sequence length, event types and classes, vocabulary sizes, exact rows per split (ecomlake.manifest)
 
+Every file of the version (relative path, size, sha256; Spark's ``_SUCCESS`` and ``.crc`` files too) is hashed
+before the rename and recorded in the dataset's ml.model_runs row (``artifact_files``): the lake's record, which
+whoever can write the folder cannot rewrite with it. Readers check the folder against it before anything opens
+it (``ecomlake.ml.registry.checked_artifact``): petastorm unpickles a split's ``_common_metadata`` when there is
+one, so a file the job did not write must never be read. Whatever reads a split checks its names too
+(``ecomlake.lstm.readers.check_split_folder``): only what Spark writes.
+
 Not a Delta table: Petastorm and pyarrow read the folders directly, and a Delta log would let them
 see removed files. Instead the whole version is written under a temporary name and renamed into
 place at the end (atomic on local disks and HDFS), so readers never see a half-written dataset and a
@@ -25,6 +32,8 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from ecomlake import artifacts
+from ecomlake.artifacts import FileRecord
 from ecomlake.manifest import write_manifest
 from ecomlake.vocabulary import SPLITS
 
@@ -74,24 +83,26 @@ def write_dataset(
     header: dict[str, Any],
     run_id: str,
     check: Callable[[Manifest], None] = lambda manifest: None,
-) -> Manifest:
-    """Write ``samples`` (with ``split``) and ``vocabularies`` to ``path`` atomically; return the manifest written.
+) -> tuple[Manifest, list[FileRecord]]:
+    """Write ``samples`` (with ``split``) and ``vocabularies`` to ``path`` atomically; return the manifest and the files written.
 
     The manifest is ``header`` (with ``event_types`` and ``next_event_classes``) with ``splits`` (exact rows, files, first/last
     anchor day and next-event class counts per split) and ``vocab`` sizes added. Rows are hash-partitioned (evenly, by user
     and anchor time) and sorted within files, so a re-run writes the same files. ``check`` sees the manifest before the
     rename; if it raises (or anything fails), the temporary folder is deleted and an existing version stays as it was.
+    The files (every one, relative to ``path``, with its size and sha256) are what to record in ml.model_runs.
     """
     tmp = f"{path}.tmp-{run_id}"
     try:
         manifest = _write(spark, samples, vocabularies, tmp, files_per_split, header)
         check(manifest)
+        files = artifacts.scan(tmp)  # before the rename: a file that appears in the folder after it is not recorded
     except BaseException:
         fs, p = pafs.FileSystem.from_uri(tmp)
         fs.delete_dir(p)
         raise
     _replace(tmp, path)
-    return manifest
+    return manifest, files
 
 
 def _write(

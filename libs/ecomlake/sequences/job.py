@@ -5,7 +5,8 @@ sample of them); contexts may reach further back. The vocabularies come from the
 so nothing of the validation or test days leaks into them. The dataset is written as a versioned
 artifact (``<lake.root>/models/sequences/<D>-<hash of the sequences config>``, replaced whole on a
 re-run) and recorded in ml.model_runs (model ``sequences``) with its exact rows per split, which the
-training readers check what they deliver against.
+training readers check what they deliver against, and the sha256 of every file it wrote, which they check
+the folder against before they open it (a file the job did not write is refused).
 
 Not due: the lake's first event day is after the train days (too few days yet for a train,
 validation and test split) -> NotDueError, before anything is built (the pipeline skips the step;
@@ -126,7 +127,7 @@ def run(ctx: Context, params: SequencesParams) -> SequencesResult:
         "label_horizon_days": fc.label_horizon_days, "config": dataclasses.asdict(sc),
     }  # fmt: skip
     try:
-        manifest = write_dataset(
+        manifest, files = write_dataset(
             spark, samples, vocabularies, path, sc.files_per_split, header, ctx.run_id,
             check=lambda m: _check_splits(m, first_anchor, last_train, last_validation, run_date),
         )  # fmt: skip
@@ -137,7 +138,8 @@ def run(ctx: Context, params: SequencesParams) -> SequencesResult:
     metrics = {**{f"{s}_rows": splits[s]["rows"] for s in SPLITS}, "items_vocabulary": manifest["vocab"]["items"]}
     metrics["categories_vocabulary"] = manifest["vocab"]["categories"]
     params_ = {k: v for k, v in manifest.items() if k != "splits"}
-    registry.record_run(spark, config, DATASET, version, run_date, ctx.run_id, splits["train"]["rows"], params_, metrics)
+    # Every file's sha256 goes to ml.model_runs: train-lstm and score-lstm read nothing of the folder that is not one of them.
+    registry.record_run(spark, config, DATASET, version, run_date, ctx.run_id, splits["train"]["rows"], params_, metrics, files)
     return SequencesResult(run_date, version, path, manifest)
 
 
