@@ -70,12 +70,16 @@ def entry_file(job: str, jobs_dir: Path | None = None) -> Path:
     return path
 
 
+# What the package reads at run time: code, built-in layouts, py.typed, the Delta jars' recorded hashes (ecomlake.session).
+PACKAGE_SUFFIXES = (".py", ".yaml", ".typed", ".sha256")
+
+
 def package_zip(target_dir: Path, package_dir: Path = PACKAGE_DIR) -> Path:
     """The package's pure-Python files as a zip for --py-files, named by their hash so an unchanged package is reused.
 
     It also holds a VERSION file with this checkout's code version, which the ledger records.
     """
-    files = sorted(p for p in package_dir.rglob("*") if p.is_file() and p.suffix in (".py", ".yaml", ".typed") and "__pycache__" not in p.parts)
+    files = sorted(p for p in package_dir.rglob("*") if p.is_file() and p.suffix in PACKAGE_SUFFIXES and "__pycache__" not in p.parts)
     contents = {str(Path(package_dir.name) / p.relative_to(package_dir)): p.read_bytes() for p in files}
     contents[f"{package_dir.name}/{VERSION_FILE}"] = code_version().encode()
     digest = hashlib.sha256()
@@ -84,7 +88,7 @@ def package_zip(target_dir: Path, package_dir: Path = PACKAGE_DIR) -> Path:
     target = target_dir / f"{package_dir.name}-{digest.hexdigest()[:12]}.zip"
     if not target.is_file():
         target_dir.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".zip.tmp")
+        partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")  # one per process: two submits at once do not collide
         with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
             for name, data in contents.items():
                 # A fixed timestamp: the same files give the same bytes.

@@ -70,9 +70,10 @@ def test_the_package_zip_is_importable_with_its_layouts_and_version(tmp_path: Pa
     assert not any("__pycache__" in n for n in names)
     probe = (
         "import ecomlake, sys; from ecomlake.ingest.layouts import load_layout; from ecomlake.runinfo import code_version; "
-        "assert ecomlake.__file__.startswith(sys.argv[1]), ecomlake.__file__; print(load_layout('retailrocket').format, code_version())"
+        "from ecomlake.session import recorded_jar_hashes; assert ecomlake.__file__.startswith(sys.argv[1]), ecomlake.__file__; "
+        "assert recorded_jar_hashes(); print(load_layout('retailrocket').format, code_version())"
     )
-    # First on sys.path, as --py-files puts it: the package, its layouts and its version come from the zip.
+    # First on sys.path, as --py-files puts it: the package, its layouts, the jars' hashes and its version come from the zip.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     probed = subprocess.run(
         [sys.executable, "-c", f"import sys; sys.path.insert(0, sys.argv[1]); {probe}", str(first)], env=env, capture_output=True, text=True
